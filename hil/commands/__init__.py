@@ -1,0 +1,1 @@
+"""One module per `hil` sub-command; each exposes ``register(subparsers)``."""

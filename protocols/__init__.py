@@ -1,0 +1,1 @@
+"""Measurement and programming protocols, written against `hil.backend.Backend` only."""

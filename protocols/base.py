@@ -1,0 +1,113 @@
+"""The protocol contract: a step machine the runner drives in batches.
+
+A protocol talks only to `hil.backend.Backend` and writes through `hil.store.Run`.  The
+runner calls ``start`` once for a new run, then ``step(i)`` for every step (appending events
+and maps to the run's buffer), commits a checkpoint after every ``batch_steps`` steps, and
+calls ``finish`` at the end.  Whatever a protocol keeps between steps must round-trip through
+``state_dict``/``load_state_dict`` (numpy arrays and JSON values) so that a resumed run
+produces exactly the events an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hil.errors import ParameterError
+from protocols.params import Param, resolve
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from hil.backend import Backend
+    from hil.store import Run
+
+
+class Protocol(ABC):
+    """Base class of every protocol in `protocols/`."""
+
+    #: registry key used by `hil run NAME`
+    name: ClassVar[str] = ""
+    #: one line for `hil list`
+    description: ClassVar[str] = ""
+    #: declared parameters (units, defaults, bounds)
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: steps per committed batch (checkpoint interval); the runner may override
+    batch_steps: ClassVar[int] = 10
+    #: steps that only read may be retried after a transient transport error
+    idempotent_steps: ClassVar[bool] = False
+
+    def __init__(self, backend: "Backend", **values: Any) -> None:
+        self.backend = backend
+        self.values = resolve(self.params, values, backend.device)
+        self.p = SimpleNamespace(**self.values)
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-parameter checks (raise ParameterError); called after each value is checked."""
+
+    @abstractmethod
+    def n_steps(self) -> int:
+        """Total number of steps."""
+
+    def start(self, run: "Run") -> None:
+        """Called once when a new run starts (not on resume): write targets, set up state."""
+
+    @abstractmethod
+    def step(self, i: int, run: "Run") -> None:
+        """Do step ``i``; append events/maps to ``run`` (they are committed by the runner)."""
+
+    def finish(self, run: "Run") -> None:
+        """Called once after the last step: write ``/results`` summaries."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    def summary(self, run: "Run") -> list[str]:
+        """Lines for `hil show` / the end of `hil run` (e.g. the measured on/off ratio)."""
+        return []
+
+    @classmethod
+    def plot(cls, run: "Run", fig: "Figure") -> None:
+        """Draw the protocol's standard view of ``run`` into ``fig`` (default: G per event)."""
+        import numpy as np
+
+        ev = run.read_events()
+        ax = fig.add_subplot(111)
+        ax.semilogy(np.arange(len(ev)), ev["G_S"] * 1e6, ".", ms=2)
+        ax.set_xlabel("event")
+        ax.set_ylabel("conductance (µS)")
+        ax.set_title(f"{run.attrs['protocol']}: {run.path.name}")
+
+    @classmethod
+    def help_text(cls) -> str:
+        lines = [f"{cls.name}: {cls.description}"]
+        lines += [f"    {p.describe()}" for p in cls.params]
+        return "\n".join(lines)
+
+
+def registry() -> dict[str, type[Protocol]]:
+    """All protocols in the `protocols` package, by name."""
+    import protocols
+
+    found: dict[str, type[Protocol]] = {}
+    for info in pkgutil.iter_modules(protocols.__path__):
+        if info.name in ("base", "params", "cells") or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"protocols.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Protocol) and obj.name and obj is not Protocol:
+                found[obj.name] = obj
+    return dict(sorted(found.items()))
+
+
+def get_protocol(name: str) -> type[Protocol]:
+    reg = registry()
+    if name not in reg:
+        raise ParameterError(f"unknown protocol {name!r}; available: {', '.join(reg) or 'none'}")
+    return reg[name]

@@ -1,0 +1,1 @@
+"""Device models, simulated arrays and the vectorized `SimBackend`."""

@@ -1,0 +1,1 @@
+"""Simulated arrays: state + line voltages -> per-cell physics."""

@@ -1,0 +1,1 @@
+"""Physics-shaped device models (pure functions on numpy arrays)."""

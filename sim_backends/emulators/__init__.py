@@ -1,0 +1,1 @@
+"""Wire-protocol emulators of lab instruments, driving the simulated physics."""
