@@ -68,7 +68,8 @@ class Protocol(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
 
-    def summary(self, run: "Run") -> list[str]:
+    @classmethod
+    def summary(cls, run: "Run") -> list[str]:
         """Lines for `hil show` / the end of `hil run` (e.g. the measured on/off ratio)."""
         return []
 

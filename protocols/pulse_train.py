@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hil.analysis.nonlinearity import fit_nonlinearity
 from hil.errors import ParameterError
 from hil.store import make_events
 from protocols.base import Protocol
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from hil.store import Run
 
 SEQUENCES = ("ltp_ltd", "alternating", "random", "custom")
+MAX_FITTED_CELLS = 256  # nonlinearity fits per run (each is a small curve_fit)
 
 
 def pulse_schedule(sequence: str, n_pot: int, v_pot_V: float, width_pot_s: float,
@@ -106,13 +108,27 @@ class PulseTrain(Protocol):
         stats = train_stats(run.read_events(), len(self.rows_idx), run.read_result("G_initial_S"))
         for name, (value, units, desc) in stats.items():
             run.write_result(name, value, units, description=desc)
+        p = self.p
+        if p.sequence == "ltp_ltd" and p.cycles == 1 and min(p.n_pot, p.n_dep) >= 4:
+            G = run.read_events()["G_S"].reshape(-1, len(self.rows_idx))[:, :MAX_FITTED_CELLS]
+            fits = {"ltp": [fit_nonlinearity(g, "ltp") for g in G[:p.n_pot].T],
+                    "ltd": [fit_nonlinearity(g, "ltd") for g in G[p.n_pot:].T]}
+            for d, fs in fits.items():
+                run.write_fit(f"nonlinearity/A_{d}_pulses", [f.A_pulses for f in fs], "pulses",
+                              model="G(P) = B(1 - exp(-P/A)) + G_min (LTP) / G_max - ... (LTD)")
+                run.write_fit(f"nonlinearity/B_{d}_S", [f.B_S for f in fs], "S")
 
-    def summary(self, run: "Run") -> list[str]:
+    @classmethod
+    def summary(cls, run: "Run") -> list[str]:
         ratio = run.read_result("on_off_ratio")
         acc = run.read_result("switching_accuracy")
+        lines = []
+        if "nonlinearity/A_ltp_pulses" in run.list("fits"):
+            a_p, a_d = run.read_fit("nonlinearity/A_ltp_pulses"), run.read_fit("nonlinearity/A_ltd_pulses")
+            lines.append(f"nonlinearity A: LTP {np.mean(a_p):.1f}, LTD {np.mean(a_d):.1f} pulses")
         return [f"on/off ratio: {np.mean(ratio):.1f} (mean of {len(ratio)} cell(s); "
                 f"min {np.min(ratio):.1f}, max {np.max(ratio):.1f})",
-                f"switching accuracy: {100 * np.mean(acc):.1f} % of pulses moved G the intended way"]
+                f"switching accuracy: {100 * np.mean(acc):.1f} % of pulses moved G the intended way"] + lines
 
     @classmethod
     def plot(cls, run: "Run", fig: "Figure") -> None:
