@@ -113,6 +113,11 @@ class Backend(ABC):
             raise ValueError(f"wait: seconds must be >= 0, got {seconds!r}")
         self.clock.sleep(seconds)
 
+    def fault_events(self) -> list[str]:
+        """Faults handled below the backend since the last call (retried reads, pulses
+        confirmed after a lost reply), for the run file's log.  Simulators have none."""
+        return []
+
     # -- resumability -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where we are (arrays and JSON-able values)."""

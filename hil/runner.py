@@ -146,6 +146,8 @@ def _drive(proto: Protocol, run: Run, backend: Backend, *, first_step: int, prog
                     bar.update(1)
                 run.commit({"step": last, "protocol": proto.state_dict(),
                             "backend": backend.state_dict()})
+                for message in backend.fault_events():
+                    _log_fault(run, last, message)
                 if kill_after is not None and last // per_batch == int(kill_after):
                     os.kill(os.getpid(), signal.SIGKILL)
                 if interrupt.requested and i < n:

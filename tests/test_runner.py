@@ -115,3 +115,21 @@ def test_bad_params_create_no_file(tmp_path):
     with pytest.raises(Exception, match="n_pot"):
         run_protocol("pulse_train", SimBackend(), tmp_path / "x.h5", {"n_pot": -1}, progress=False)
     assert not (tmp_path / "x.h5").exists()
+
+
+class ReportingBackend(SimBackend):
+    """A backend whose drivers handled a fault themselves (e.g. a retried read)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.pending = ["smu: read retried after a garbled reply"]
+
+    def fault_events(self):
+        out, self.pending = self.pending, []
+        return out
+
+
+def test_faults_handled_by_drivers_are_logged_in_the_run(tmp_path):
+    path = run_protocol("pulse_train", ReportingBackend(), tmp_path / "f.h5", PARAMS, progress=False)
+    faults = json.loads(Run.open(path).attrs["faults"])
+    assert faults == [{"step": 19, "utc": faults[0]["utc"], "message": "smu: read retried after a garbled reply"}]

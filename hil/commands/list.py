@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,13 +19,10 @@ def main(args: argparse.Namespace) -> int:
     print("\nDevice cards (data/devices):")
     for name in list_cards():
         print(f"  {name}: {load_card(name).get('description', load_card(name).get('source', ''))}")
-    try:
-        drivers = importlib.import_module("instruments.registry").DRIVERS
-    except (ImportError, AttributeError):
-        drivers = {}
-    if drivers:
-        print("\nInstrument drivers (station [[instruments]] driver = NAME):")
-        for name, cls in sorted(drivers.items()):
-            doc = (cls.__doc__ or "").strip().splitlines()
-            print(f"  {name}: {doc[0] if doc else ''}")
+    from hil.lab import DRIVERS, WIRINGS
+
+    print("\nInstrument drivers (station [[instruments]] driver = NAME):")
+    for name, what in DRIVERS.items():
+        print(f"  {name}: {what}")
+    print(f"\nLab wirings (station [backend] wiring = NAME): {', '.join(WIRINGS)}")
     return 0

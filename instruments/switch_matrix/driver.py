@@ -1,0 +1,62 @@
+"""Switch matrix driver: connect instrument inputs to array pins (outputs)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from hil.errors import InstrumentError
+from hil.transport import Transport
+from instruments._line import LineInstrument, parse_error_reply
+from instruments.switch_matrix import commands as c
+from instruments.switch_matrix.commands import Crosspoint
+
+
+class SwitchMatrix(LineInstrument):
+    """E5250A/B2200A-class matrix on one card."""
+
+    def __init__(self, transport: Transport, name: str = "matrix", card: int = 1,
+                 check_errors: bool = True) -> None:
+        super().__init__(transport, name)
+        self.card = card
+        self.check_errors = check_errors
+
+    def write(self, cmd: str) -> None:
+        """Send a command, then check ``SYST:ERR?``."""
+        self.send(cmd)
+        if self.check_errors:
+            code, msg = parse_error_reply(self.ask(c.err()))
+            if code != 0:
+                raise InstrumentError(f"{self.name}: error {code} after {cmd!r}: {msg}")
+
+    def identify(self) -> str:
+        return self.ask(c.idn())
+
+    def close(self, points: Iterable[Crosspoint]) -> None:  # type: ignore[override]
+        """Close crosspoints (input, output)."""
+        pts = list(points)
+        if pts:
+            self.write(c.close(pts, self.card))
+
+    def open(self, points: Iterable[Crosspoint]) -> None:
+        """Open crosspoints (input, output)."""
+        pts = list(points)
+        if pts:
+            self.write(c.open_(pts, self.card))
+
+    def open_all(self) -> None:
+        """Open every crosspoint of the card."""
+        self.write(c.open_all(self.card))
+
+    def closed(self) -> set[Crosspoint]:
+        """Query the closed crosspoints of the card."""
+        return {(i, o) for card, i, o in c.parse_channel_list(self.ask(c.closed_query(self.card)))
+                if card == self.card}
+
+    def route(self, points: Iterable[Crosspoint]) -> None:
+        """Make exactly ``points`` closed, touching only what changes."""
+        want, have = set(points), self.closed()
+        self.open(sorted(have - want))
+        self.close(sorted(want - have))
+
+    def disconnect(self) -> None:
+        """Close the transport (``close`` means closing relays on a matrix)."""
+        self.transport.close()

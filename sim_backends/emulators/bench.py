@@ -1,0 +1,130 @@
+"""The wires of an emulated bench: instrument ports -> switch matrix -> array pins -> physics.
+
+Pins (matrix outputs, 1-based, in this order) of a rows x cols H-1E1T array (wiring of
+`sim_backends.arrays.h1e1t`): ``G0..G{rows-1}`` gate per row (EG), ``T0..T{cols-1}``
+selector gate per column (TG), ``D0..D{rows-1}`` drain per row (ED), ``S0..S{cols-1}``
+source per column (ES).
+Ports (matrix inputs, 1-based) default to `DEFAULT_INPUTS`; a station may name others.
+
+A pin takes the level of the port it is routed to (0 V when unrouted: the bench grounds
+idle pins).  A pulse builds `hil.backend.Lines` from the pin levels and calls the physics'
+`apply_pulse`, so half-select disturb follows from the voltages.  The current into a port
+on drain pin D<r> is the sum over columns c with a routed source pin and the selector on
+(V_TG - V_ED > `V_SELECT_ON`) of G[r, c] * (V_D - V_S), with G measured by the physics'
+`read` (read noise included); a source pin carries the opposite current.  With the probe station separated,
+nothing touches the pads: no current flows and pulses reach no device.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from hil.backend import Backend, Lines
+
+#: matrix inputs of the default emulated bench (B1500 channels as in REFERENCE §8 UNT?)
+DEFAULT_INPUTS = ("GNDU", "SMU4", "SMU5", "SMU6", "SMU7", "SPGU101", "SPGU102", "PG1", "PG2")
+
+
+#: selector gate overdrive above which a cell conducts during a DC measurement (V)
+V_SELECT_ON = 1.0
+
+
+def pin_names(rows: int, cols: int) -> list[str]:
+    """Matrix output names, output k (1-based) = names[k-1]."""
+    return ([f"G{r}" for r in range(rows)] + [f"T{c}" for c in range(cols)]
+            + [f"D{r}" for r in range(rows)] + [f"S{c}" for c in range(cols)])
+
+
+class Bench:
+    """Shared state of all emulated instruments acting on one simulated array."""
+
+    def __init__(self, physics: Backend, inputs: Sequence[str] = DEFAULT_INPUTS) -> None:
+        self.physics = physics
+        self.rows, self.cols = physics.shape
+        self.pins = pin_names(self.rows, self.cols)
+        self.pin_index = {p: i for i, p in enumerate(self.pins)}
+        self.inputs = list(inputs)
+        self.routes: set[tuple[int, int]] = set()  # (input, output), 1-based
+        self.levels: dict[str, float] = {}          # DC level of each port (V)
+        self.contact = True
+        self.lock = threading.RLock()
+
+    # -- levels ----------------------------------------------------------------------------
+    def set_level(self, port: str, v_V: float) -> None:
+        self.levels[port] = float(v_V)
+
+    def pin_levels(self, override: dict[str, float] | None = None) -> np.ndarray:
+        """Voltage on every pin (ports in ``override`` at their pulse level)."""
+        v = np.zeros(len(self.pins))
+        for inp, out in self.routes:
+            port = self.inputs[inp - 1] if 1 <= inp <= len(self.inputs) else ""
+            level = (override or {}).get(port, self.levels.get(port, 0.0))
+            if port != "GNDU":
+                v[out - 1] = level
+        return v
+
+    def lines(self, override: dict[str, float] | None = None) -> Lines:
+        v = self.pin_levels(override)
+        r, c = self.rows, self.cols
+        g, t, d, s = v[:r], v[r:r + c], v[r + c:2 * r + c], v[2 * r + c:]
+        return Lines(gate_rows=g, select_cols=t,
+                     drain=float(d[0]) if np.all(d == d[0]) else d,
+                     source=float(s[0]) if np.all(s == s[0]) else s)
+
+    # -- actions ---------------------------------------------------------------------------
+    def pulse(self, segments: Sequence[tuple[dict[str, float], float]], count: int = 1,
+              period_s: float = 0.0) -> None:
+        """Apply ``count`` pulses; each pulse is a sequence of (port levels, duration) segments."""
+        with self.lock:
+            if not self.contact:
+                return
+            total = sum(w for _, w in segments)
+            for k in range(count):
+                for override, width_s in segments:
+                    if width_s > 0:
+                        self.physics.apply_pulse(self.lines(override), width_s)
+                if k < count - 1 and period_s > total:
+                    self.physics.wait(period_s - total)
+
+    def routed_pins(self, port: str) -> list[str]:
+        if port not in self.inputs:
+            return []
+        inp = self.inputs.index(port) + 1
+        return [self.pins[o - 1] for i, o in self.routes if i == inp]
+
+    def current(self, port: str) -> float:
+        """Current (A) flowing out of ``port`` into the array."""
+        with self.lock:
+            if not self.contact:
+                return 0.0
+            v = self.pin_levels()
+            r, c = self.rows, self.cols
+            routed = {o - 1 for _, o in self.routes}
+            d_rows = [k for k in range(r) if r + c + k in routed]
+            s_cols = [k for k in range(c) if 2 * r + c + k in routed]
+            total = 0.0
+            for pin in self.routed_pins(port):
+                kind, idx = pin[0], int(pin[1:])
+                if kind == "D":
+                    total += self._i(v, [idx], s_cols).sum()
+                elif kind == "S":
+                    total -= self._i(v, d_rows, [idx]).sum()
+            return float(total)
+
+    def _i(self, v: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:
+        """Cell currents (rows x cols) from drain to source; 0 where the selector is off."""
+        if not rows or not cols:
+            return np.zeros(1)
+        r, c = self.rows, self.cols
+        vd = v[[r + c + k for k in rows]][:, None]
+        vs = v[[2 * r + c + k for k in cols]][None, :]
+        tg = v[[r + k for k in cols]][None, :]
+        dv = np.broadcast_to(vd - vs, (len(rows), len(cols)))
+        on = (tg - vd) > V_SELECT_ON
+        if not np.any(on & (dv != 0)):
+            return np.zeros(1)
+        v_read = float(min(1.0, np.max(np.abs(dv[on]))))
+        g = np.asarray(self.physics.read(rows=rows, cols=cols, v_read_V=v_read), float)
+        return np.where(on, g * dv, 0.0)
