@@ -1,0 +1,110 @@
+"""Speed / memory of the simulated arrays at 256^2, 1024^2 and 2048^2 (4 Mb) cells.
+
+Run:  python benchmarks/bench_array.py            (prints a table)
+      python -m pytest -m bench benchmarks/bench_array.py
+Memory: bytes of the array's persistent numpy state, and tracemalloc peak of each operation
+(numpy reports its buffers to tracemalloc).  Times: best of ``repeat`` wall-clock runs.
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from hil.backend import Lines
+from sim_backends import SimBackend
+
+SIZES = (256, 1024, 2048)
+
+
+def _state_bytes(obj: Any) -> int:
+    total = 0
+    for v in vars(obj).values():
+        if isinstance(v, np.ndarray):
+            total += v.nbytes
+        elif hasattr(v, "__dataclass_fields__"):
+            total += sum(a.nbytes for a in vars(v).values() if isinstance(a, np.ndarray))
+    return total
+
+
+def _measure(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, int]:
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, peak
+
+
+def bench(n: int, array: str = "h1e1t", repeat: int = 3, mtt: bool = True) -> dict[str, float]:
+    """Times (s) and memory (bytes) of the main operations on an n x n array."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    b = SimBackend(shape=(n, n), array=array, seed=0)
+    t_init = time.perf_counter() - t0
+    _, peak_init = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    mask = np.ones((n, n), dtype=bool)
+    amp = 10.0 if array == "h1e1t" else 1.2
+    half = np.zeros((n, n), dtype=bool)
+    half[::2] = True
+    if array == "h1e1t":
+        lines = Lines(np.full(n, 10.0), np.zeros(n), 6.0, 0.0)
+    else:
+        lines = Lines(np.full(n, 2.5), np.full(n, 1.2), 0.0)
+    out = {"n": n, "cells": n * n, "init_s": t_init, "init_peak_B": peak_init,
+           "state_B": _state_bytes(b.array)}
+    out["pulse_s"], out["pulse_peak_B"] = _measure(lambda: b.pulse_cells(mask, amp, 2e-3), repeat)
+    out["pulse_half_rows_s"], _ = _measure(lambda: b.pulse_cells(half, -amp, 2e-3), repeat)
+    out["apply_lines_s"], _ = _measure(lambda: b.apply_pulse(lines, 2e-3), repeat)
+    out["read_s"], out["read_peak_B"] = _measure(lambda: b.read(), repeat)
+    out["pulse_plus_read_s"] = out["pulse_s"] + out["read_s"]
+    v_h, v_ref = (1.4, 0.6) if array == "h1e1t" else (0.8, 0.7)
+    out["mtt_read_s"] = (_measure(lambda: b.mtt_read(None, v_h, v_ref, 0.01), 1)[0] if mtt
+                         else float("nan"))
+    return out
+
+
+def table(rows: list[dict[str, float]]) -> str:
+    head = (f"{'array':>6} {'cells':>9} {'state MB':>9} {'peak MB':>8} {'init s':>7} "
+            f"{'pulse s':>8} {'read s':>7} {'p+r s':>6} {'lines s':>8} {'mtt s':>7} {'ns/cell p+r':>11}")
+    lines = [head]
+    for r in rows:
+        peak = max(r["init_peak_B"], r["pulse_peak_B"], r["read_peak_B"])
+        lines.append(f"{r['array']:>6} {r['cells']:>9d} {r['state_B'] / 1e6:>9.1f} {peak / 1e6:>8.1f} "
+                     f"{r['init_s']:>7.3f} {r['pulse_s']:>8.3f} {r['read_s']:>7.3f} "
+                     f"{r['pulse_plus_read_s']:>6.3f} {r['apply_lines_s']:>8.3f} "
+                     f"{r['mtt_read_s']:>7.3f} {1e9 * r['pulse_plus_read_s'] / r['cells']:>11.1f}")
+    return "\n".join(lines)
+
+
+@pytest.mark.bench
+@pytest.mark.parametrize("array", ["h1e1t", "1t1r"])
+def test_4mb_array_fits_and_is_fast(array):
+    r = bench(2048, array, repeat=2, mtt=(array == "h1e1t"))
+    assert r["state_B"] + max(r["pulse_peak_B"], r["read_peak_B"]) < 1e9
+    if array == "h1e1t":
+        assert r["pulse_plus_read_s"] < 1.0
+
+
+def main() -> None:
+    rows = []
+    for array in ("h1e1t", "1t1r"):
+        for n in SIZES:
+            r = bench(n, array)
+            r["array"] = array
+            rows.append(r)
+            print(table([r]).splitlines()[-1], flush=True)
+    print()
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
