@@ -7,6 +7,10 @@ circuit of the transistor and the cell's low-field conductance (`rram.series_cel
 current-limited, triode or subthreshold, closed form), so it falls as the filament grows.
 The transistor's saturation current I_cap is also the set compliance: levels follow from V_WL.
 Lines: ``gate_rows`` = WL, ``select_cols`` = BL, ``source`` = SL (scalar or per row).
+Speed (4 Mb arrays): the transistor terms are evaluated on the distinct (WL, BL, SL)
+combinations only (`_line_table`), the per-cell math runs in float32 on cache-sized row blocks
+(`_blocks`), drift terms once per distinct programming time (`_reference_read`), and the
+RRAM-MTT divider by Newton's method; random draws keep the order of the direct model.
 
 `program` (SimBackend.pulse_cells): row-wise, separate set and reset phases (Fig. S25a).
 Selected row: WL on; set: SL = 0, BL = V on targets, V/2 (or V/3) on the others; reset:
@@ -17,7 +21,7 @@ z_drift drawn once when a cell is programmed) or "none".
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,10 +31,10 @@ from hil.errors import ParameterError
 from sim_backends.arrays.base import SimArray, check_width, per_line
 from sim_backends.devices import rram
 from sim_backends.devices._card import get_card, num
-from sim_backends.devices.drift import EmpiricalDrift, ReferenceDrift, drift_reference
+from sim_backends.devices.drift import EmpiricalDrift, ReferenceDrift
 from sim_backends.devices.faults import apply_read_faults
-from sim_backends.devices.mtt import node_voltage, unit_current
-from sim_backends.devices.transistor import TransistorParams, drain_current
+from sim_backends.devices.mtt import node_voltage_newton, unit_current
+from sim_backends.devices.transistor import TransistorParams
 
 SCHEMES = {"V/2": (0.5, 0.5), "V/3": (1.0 / 3.0, 2.0 / 3.0)}   # (set, reset) row-mate BL fraction
 PROGRAMMED_DW = 1e-3     # |dw| above which a cell counts as re-programmed (drift clock restarts)
@@ -108,9 +112,9 @@ class RRAM1T1RArray(SimArray):
         ix = self.ix(rows, cols)
         g = self.conductance(rows, cols, v)
         if isinstance(self.drift, ReferenceDrift):
-            t = self.clock.now() - self.t_prog_s[ix]
             z_r = self.rng.standard_normal(g.shape, dtype=np.float32)
-            g = 1e-6 * drift_reference(g * 1e6, t, self.drift, self.z_drift[ix], z_r, self.clip_uS)
+            g = _reference_read(g, self.clock.now(), self.t_prog_s[ix], self.drift,
+                                self.z_drift[ix], z_r, self.clip_uS)
         elif isinstance(self.drift, EmpiricalDrift):
             t = np.nan_to_num(self.clock.now() - self.t_prog_s[ix], nan=0.0)
             g = 1e-6 * np.clip(self.drift.apply(g * 1e6, t, self.z_drift[ix]), *self.clip_uS)
@@ -118,32 +122,50 @@ class RRAM1T1RArray(SimArray):
             p = self.params
             sigma = np.sqrt((p.read_rel_sigma * g) ** 2 + p.read_abs_sigma_S ** 2)
             g = g + sigma * self.rng.standard_normal(g.shape, dtype=np.float32)
+        if not self.faults.any:
+            return g.astype(np.float64, copy=False)
         return apply_read_faults(g, self.faults, ix, self.g_on_S[ix].astype(np.float64),
                                  self.g_off_S[ix].astype(np.float64))
 
     # -- programming -----------------------------------------------------------------------------
-    def _pulse(self, index: Any, wl: np.ndarray, bl: np.ndarray, sl: np.ndarray,
-               width_s: float) -> None:
-        """One pulse on the cells at ``index`` with broadcastable WL, BL, SL voltages."""
+    def _pulse(self, index: Any, wl: Any, bl: Any, sl: Any, width_s: float) -> None:
+        """One pulse on the cells at ``index`` with broadcastable WL, BL, SL voltages (or, for
+        any of them, a (values, code) pair: voltage = values[code], see `_compact`)."""
         f32 = np.float32
         w = self.w[index]
         g_on, g_off = self.g_on_S[index], self.g_off_S[index]
-        wl, bl, sl = (np.asarray(a, dtype=f32) for a in (wl, bl, sl))
-        dv = np.broadcast_to(bl - sl, w.shape)
-        v_gs = np.where(dv >= 0, wl - sl, wl - bl)
-        i_cap = np.abs(drain_current(v_gs, np.abs(dv), self.tr))
-        v_cell = rram.series_cell_voltage(dv, v_gs, rram.filament_conductance(w, g_on, g_off),
-                                          self.tr)
-        if self.faults.any:
-            v_cell = np.where(self.faults.dead_cells()[index], f32(0.0), v_cell)
-        w_cc = rram.compliance_state(i_cap, g_on, g_off, self.params, self.rng)
-        new = rram.update(w, v_cell, width_s, w_cc, self.params, self.rng)
-        programmed = np.abs(new - w) > PROGRAMMED_DW
+        gather, (dv, v_gs) = _line_table(wl, bl, sl, w.shape)
+        lines = rram.series_lines(dv, v_gs, self.tr)   # on the distinct line combinations
+        p = self.params
+        # the random draws, whole sub-array, in the order the unblocked model makes them
+        z_prog = (self.rng.standard_normal(w.shape, dtype=f32)
+                  if p.prog_noise_uS is not None else None)
+        z_c2c = self.rng.standard_normal(w.shape, dtype=f32) if p.c2c_sigma > 0 else None
+        dead = self.faults.dead_cells()[index] if self.faults.any else None
+        new = np.empty_like(w)
+        programmed = np.empty(w.shape, dtype=bool)
+        for blk in _blocks(w.shape):     # cache-sized row blocks: temporaries stay in cache
+            a, v_ov, i_cap, sign = (gather(q, blk) for q in lines)
+            v_cell = rram.series_solve(a, v_ov, i_cap, sign, rram.filament_conductance(
+                w[blk], g_on[blk], g_off[blk]), self.tr)
+            if dead is not None:
+                v_cell[dead[blk]] = f32(0.0)
+            w_cc = rram.compliance_state(i_cap, g_on[blk], g_off[blk], p, None,
+                                         None if z_prog is None else z_prog[blk])
+            new[blk] = rram.update(w[blk], v_cell, width_s, w_cc, p, None,
+                                   None if z_c2c is None else z_c2c[blk])
+            np.subtract(new[blk], w[blk], out=w_cc)
+            np.greater(np.abs(w_cc, out=w_cc), PROGRAMMED_DW, out=programmed[blk])
         self.w[index] = new
         if programmed.any():
-            self.t_prog_s[index] = np.where(programmed, self.clock.now(), self.t_prog_s[index])
+            now = self.clock.now()
             z = self.rng.standard_normal(new.shape, dtype=np.float32)
-            self.z_drift[index] = np.where(programmed, z, self.z_drift[index])
+            if all(isinstance(i, slice) for i in index):          # views: update in place
+                np.copyto(self.t_prog_s[index], now, where=programmed)
+                np.copyto(self.z_drift[index], z, where=programmed)
+            else:
+                self.t_prog_s[index] = np.where(programmed, now, self.t_prog_s[index])
+                self.z_drift[index] = np.where(programmed, z, self.z_drift[index])
 
     def apply_lines(self, lines: Lines, width_s: float) -> int:
         width_s = check_width(width_s)
@@ -160,18 +182,26 @@ class RRAM1T1RArray(SimArray):
         t = target[index]
         f_set, f_reset = SCHEMES[self.scheme]
         if is_set:
-            wl, sl = self.v_wl_set_V, 0.0
-            bl = np.where(t, level_V, f_set * level_V)
+            wl, sl, on, off = self.v_wl_set_V, 0.0, level_V, f_set * level_V
         else:
-            wl, sl = self.v_wl_reset_V, level_V
-            bl = np.where(t, 0.0, f_reset * level_V)
-        self._pulse(index, np.float32(wl), bl.astype(np.float32), np.float32(sl), width_s)
+            wl, sl, on, off = self.v_wl_reset_V, level_V, 0.0, f_reset * level_V
+        bl: Any = np.float32(on)
+        if not t.all():          # BL = values[t]: off on row-mates, on on targets
+            bl = (np.array([off, on], dtype=np.float32), t.view(np.uint8))
+        self._pulse(index, np.float32(wl), bl, np.float32(sl), width_s)
 
     def program(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> int:
         """Row-wise set (amplitude > 0) / reset (< 0) phases; returns physical pulse count."""
         mask = self.check_mask(mask)
         width_s = check_width(width_s)
-        code = np.rint(self.check_amplitude(amplitude_V) / DAC_RESOLUTION_V).astype(np.int64)
+        amp = self.check_amplitude(amplitude_V)
+        if not any(amp.strides):     # one amplitude for every cell: one phase, one level
+            level = int(np.rint(amp.flat[0] / DAC_RESOLUTION_V))
+            rows = np.flatnonzero(mask.any(axis=1)) if level else np.empty(0, np.intp)
+            if rows.size:
+                self._row_phase(rows, mask, abs(level) * DAC_RESOLUTION_V, level > 0, width_s)
+            return rows.size
+        code = np.rint(amp / DAC_RESOLUTION_V).astype(np.int64)
         code = np.where(mask, code, 0)
         n = 0
         for is_set in (True, False):
@@ -222,9 +252,13 @@ class RRAM1T1RArray(SimArray):
         w, g_on, g_off = self.w[index], self.g_on_S[index], self.g_off_S[index]
         nl = self.params.v_nl_V
         dtype = np.float32 if w.size >= 65536 else np.float64
-        vn = node_voltage(lambda v: rram.current(w, v, g_on, g_off, nl), w.shape,
-                          v_read_H_V, v_ref_G_V, self.ref, dtype)
-        i = unit_current(vn[:, 0::2], vn[:, 1::2], v_drain_V, self.inf)
+        i = np.empty((w.shape[0], w.shape[1] // 2), dtype=dtype)
+        for blk in _blocks(w.shape):     # each block's Newton solve stops when it converges
+            wb = w[blk].astype(dtype)
+            g_f = rram.filament_conductance(wb, g_on[blk].astype(dtype), g_off[blk].astype(dtype))
+            vn = node_voltage_newton(lambda v: rram.current_and_slope(wb, v, g_f, nl), wb.shape,
+                                     v_read_H_V, v_ref_G_V, self.ref, dtype)
+            i[blk] = unit_current(vn[:, 0::2], vn[:, 1::2], v_drain_V, self.inf)
         return i if unit is None else np.asarray(i).reshape(())
 
     # -- resumability -------------------------------------------------------------------------------
@@ -241,3 +275,92 @@ class RRAM1T1RArray(SimArray):
             if a.shape != self.shape:
                 raise ParameterError(f"state {key} has shape {a.shape}; expected {self.shape}")
             setattr(self, key, a.copy())
+
+
+def _compact(a: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, Any] | None:
+    """Line voltages as (distinct values, code broadcastable to ``shape`` or None for one
+    value); None when ``a`` is a full per-cell array (no compaction)."""
+    if isinstance(a, tuple):
+        return a
+    a = np.asarray(a, dtype=np.float32)
+    if a.size == 1:
+        return a.reshape(1), None
+    if a.size >= np.prod(shape) and min(shape) > 1:
+        return None
+    values, code = np.unique(a, return_inverse=True)
+    return values, code.reshape(a.shape)
+
+
+def _line_table(wl: Any, bl: Any, sl: Any, shape: tuple[int, ...]
+                ) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(gather, (dv, v_gs)): BL - SL and the transistor's V_gs on the distinct (WL, BL, SL)
+    combinations (1-D float32), and ``gather`` mapping such a table onto the cells."""
+    parts = [_compact(x, shape) for x in (wl, bl, sl)]
+    n_combo = int(np.prod([len(p[0]) for p in parts if p is not None]))
+    if any(p is None for p in parts) or n_combo > max(1, int(np.prod(shape)) // 8):
+        full = [np.asarray(x, np.float32) if p is None else p[0] if p[1] is None else p[0][p[1]]
+                for x, p in zip((wl, bl, sl), parts)]
+        wl_v, bl_v, sl_v = (np.broadcast_to(x, shape).ravel() for x in full)
+        code: Any = np.arange(int(np.prod(shape))).reshape(shape)
+    else:
+        vals = np.meshgrid(*(p[0] for p in parts), indexing="ij")
+        wl_v, bl_v, sl_v = (v.ravel() for v in vals)
+        code = 0
+        for p in parts:
+            code = code * len(p[0]) + (0 if p[1] is None else p[1].astype(np.intp))
+    dv = bl_v - sl_v
+    v_gs = np.where(dv >= 0, wl_v - sl_v, wl_v - bl_v)
+    if np.ndim(code) == 0:
+        ones = (1,) * len(shape)
+        return (lambda q, blk=(): q.reshape(ones)), (dv, v_gs)
+    code = np.broadcast_to(code, shape)
+    return (lambda q, blk=(): np.take(q, code[blk])), (dv, v_gs)
+
+
+def _blocks(shape: tuple[int, ...], cells: int = 32768) -> list[tuple[slice, ...]]:
+    """Row blocks of about ``cells`` cells covering an array of ``shape``."""
+    step = max(1, cells // max(1, int(np.prod(shape[1:]))))
+    return [(slice(r, r + step),) for r in range(0, shape[0], step)]
+
+
+def _reference_read(g_S: np.ndarray, now_s: float, t_prog_s: np.ndarray, model: ReferenceDrift,
+                    z_drift: np.ndarray, z_read: np.ndarray, clip_uS: tuple[float, float]
+                    ) -> np.ndarray:
+    """`drift_reference` (S in, float64 S out; float32 math) with its time terms evaluated once
+    per distinct programming time: cells programmed together share t, so the logs of t run
+    on a handful of values instead of every cell.  Never-programmed (NaN) cells and t <= 0
+    read g unchanged, as in `drift_reference`."""
+    tp = np.asarray(t_prog_s, dtype=np.float64)
+    if tp.size and tp.min() == tp.max():
+        times, code = tp.reshape(-1)[:1], None
+    else:
+        times = np.unique(tp)
+        if times.size > max(16, tp.size // 8):
+            times, code = tp.reshape(-1), np.arange(tp.size).reshape(tp.shape)
+        else:
+            code = np.searchsorted(times, tp)
+    t = now_s - times
+    live = t > 0
+    with np.errstate(invalid="ignore"):      # dead entries (NaN, t <= 0) are masked out
+        mu = np.where(live, model.mu_drift_uS(t), 0.0).astype(np.float32)
+        sd = np.where(live, model.sigma_drift_uS(t), 0.0).astype(np.float32)
+        # sigma_read = c log10(g) sqrt(ln((t + t_eps) / t_ref)): its t-factor (g = 10 uS) / ln 10
+        sr = (np.where(live, model.sigma_read_uS(np.full(t.shape, 10.0), t), 0.0)
+              / np.log(10.0)).astype(np.float32)
+    out = np.empty(np.shape(g_S), dtype=np.float64)
+    for blk in _blocks(out.shape):       # cache-sized blocks; the uS math in float32
+        if code is None:
+            m, d, r = mu[0], sd[0], sr[0]
+        else:
+            m, d, r = (np.take(q, code[blk]) for q in (mu, sd, sr))
+        g = np.multiply(g_S[blk], np.float32(1e6), dtype=np.float32)
+        g += m
+        g += np.multiply(z_drift[blk], d, dtype=np.float32)    # g_drift (uS)
+        s = np.maximum(g, np.float32(1e-12))
+        np.log(s, out=s)
+        s *= r
+        s *= z_read[blk]
+        g += s
+        np.clip(g, clip_uS[0], clip_uS[1], out=g)
+        np.multiply(g, 1e-6, out=out[blk])
+    return out

@@ -8,8 +8,9 @@ G_B = G_B+ - G_B- (Eq 2).  The node voltage solves
 
     I_mem(V_read_H - V_n) = I_ref(V_gs = V_ref_G, V_ds = V_n)
 
-by vectorized bisection (both sides monotone), for any memory I-V (ECRAM: linear, Fig. S20;
-RRAM: nonlinear at high resistance, Fig. S19f).  Everything is a pure numpy function.
+by vectorized bisection (both sides monotone), for any memory I-V (ECRAM: linear, Fig. S20,
+solved on a 1-D table of G for large arrays; RRAM: nonlinear at high resistance, Fig. S19f,
+solved by a monotone Newton iteration, `node_voltage_newton`).  Pure numpy functions.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sim_backends.devices.transistor import TransistorParams, drain_current
+from sim_backends.devices.transistor import (TransistorParams, drain_current,
+                                             forward_current_and_slope)
 
 MemCurrent = Callable[[np.ndarray], np.ndarray]
 _TABLE_MIN_SIZE = 65536
@@ -51,6 +53,35 @@ def node_voltage(mem: MemCurrent, shape: tuple[int, ...], v_read_H_V: float, v_r
         raise ValueError(f"v_read_H_V must be > 0, got {v_read_H_V!r}")
     n_iter = 24 if dtype == np.float32 else 34
     return _bisect_node(mem, shape, v_read_H_V, v_ref_G_V, ref, n_iter, dtype)
+
+
+def node_voltage_newton(mem_and_slope: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                        shape: tuple[int, ...], v_read_H_V: float, v_ref_G_V: float,
+                        ref: TransistorParams, dtype: type = np.float64,
+                        max_iter: int = 60) -> np.ndarray:
+    """V_n as `node_voltage`, by Newton's method, for memories whose I-V is convex for V >= 0
+    (ohmic plus sinh-like, the RRAM model); ``mem_and_slope(v)`` gives (I, dI/dV).
+
+    On x = V_read_H - V_n, h(x) = I_mem(x) - I_ref(V_read_H - x) is increasing and convex
+    (the reference transistor's I(V_ds) is concave), so Newton from x = V_read_H converges
+    monotonically; it stops when no cell moves by more than V_read_H * 2^-24 (float32) or
+    * 1e-13 (float64), below the bisection's resolution."""
+    if v_read_H_V <= 0:
+        raise ValueError(f"v_read_H_V must be > 0, got {v_read_H_V!r}")
+    f = np.dtype(dtype).type
+    tol = v_read_H_V * (2.0 ** -24 if dtype == np.float32 else 1e-13)
+    x = np.full(shape, v_read_H_V, dtype=dtype)
+    for _ in range(max_iter):
+        i_m, d_m = mem_and_slope(x)
+        i_r, d_r = forward_current_and_slope(v_ref_G_V, f(v_read_H_V) - x, ref)
+        i_m -= i_r
+        d_m += d_r
+        i_m /= d_m                                         # Newton step
+        x -= i_m
+        np.clip(x, f(0), f(v_read_H_V), out=x)
+        if not np.abs(i_m).max(initial=0.0) > tol:
+            break
+    return np.subtract(f(v_read_H_V), x, out=x)
 
 
 def node_voltage_linear(g_S: np.ndarray, v_read_H_V: float, v_ref_G_V: float,

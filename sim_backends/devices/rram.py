@@ -64,12 +64,66 @@ def filament_conductance(w: np.ndarray, g_on_S: np.ndarray, g_off_S: np.ndarray)
     return g_off_S + (g_on_S - g_off_S) * w
 
 
+def sinh(x: np.ndarray) -> np.ndarray:
+    """np.sinh, but fast for float32 arrays (numpy's float32 sinh is unvectorised): exp-based
+    for |x| >= 0.5, 9th-order Taylor below (relative error < 3 ulp either way)."""
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.size < 256:
+        return np.sinh(x)
+    f = np.float32
+    a = np.abs(x)
+    with np.errstate(over="ignore"):
+        e = np.exp(a)
+    out = np.divide(f(-0.5), e)                 # 0.5 (e - 1/e)
+    out += f(0.5) * e
+    a2 = np.multiply(a, a, out=e)
+    poly = a2 * f(1 / 72)                       # a (1 + a2/6 (1 + a2/20 (1 + a2/42 (1 + a2/72))))
+    for k in (42, 20, 6):
+        poly += f(1)
+        poly *= a2
+        poly *= f(1 / k)
+    poly += f(1)
+    poly *= a
+    np.copyto(out, poly, where=a < f(0.5))
+    return np.copysign(out, x, out=out)
+
+
+def _ip(op: np.ufunc, a: Any, b: Any) -> Any:
+    """op(a, b), written into ``a`` when its shape and dtype allow (saves a temporary)."""
+    if (isinstance(a, np.ndarray) and a.ndim and a.shape == np.broadcast_shapes(a.shape, np.shape(b))
+            and a.dtype == np.result_type(a, b)):
+        return op(a, b, out=a)
+    return op(a, b)
+
+
 def current(w: np.ndarray, v: np.ndarray, g_on_S: np.ndarray, g_off_S: np.ndarray,
             v_nl_V: float) -> np.ndarray:
     """Cell current I(w, V) (A), odd in V (float32 if all array inputs are float32)."""
     w, v, g_on_S, g_off_S = as_float(w, v, g_on_S, g_off_S)
     gf = filament_conductance(w, g_on_S, g_off_S)
-    return gf * (w * v + (1.0 - w) * v_nl_V * np.sinh(v / v_nl_V))
+    tail = _ip(np.multiply, 1.0 - w, v_nl_V)               # (1 - w) V_nl sinh(V / V_nl)
+    tail = _ip(np.multiply, tail, sinh(v / v_nl_V))
+    tail = _ip(np.add, w * v, tail)
+    return _ip(np.multiply, gf, tail)
+
+
+def current_and_slope(w: np.ndarray, v: np.ndarray, g_f_S: np.ndarray,
+                      v_nl_V: float) -> tuple[np.ndarray, np.ndarray]:
+    """I(w, V) and dI/dV for filament conductance ``g_f_S`` (Newton solves, `mtt.py`)."""
+    f = v.dtype.type
+    sh = sinh(v * f(1.0 / v_nl_V))
+    ch = np.multiply(sh, sh)
+    ch += f(1)
+    np.sqrt(ch, out=ch)                         # cosh
+    one_m_w = f(1) - w
+    i = one_m_w * f(v_nl_V)
+    i *= sh
+    i += w * v
+    i *= g_f_S
+    ch *= one_m_w
+    ch += w
+    ch *= g_f_S
+    return i, ch
 
 
 def read_conductance(w: np.ndarray, v_read_V: float, g_on_S: np.ndarray, g_off_S: np.ndarray,
@@ -108,50 +162,109 @@ def series_cell_voltage(dv: np.ndarray, v_gs: np.ndarray, g_S: np.ndarray,
     form); subthreshold: v = min(|dv|, I_sub / G).  Sign follows ``dv``.
     """
     dv, v_gs, g = as_float(dv, v_gs, g_S)
+    return series_solve(*series_lines(dv, v_gs, tr), g, tr)
+
+
+def series_lines(dv: np.ndarray, v_gs: np.ndarray, tr: TransistorParams) -> tuple[np.ndarray, ...]:
+    """The cell-independent part of `series_cell_voltage`: (|dv|, V_ov, I_lim, sign(dv)), with
+    I_lim = |I_ds(V_gs, |dv|)| the current the transistor can pass (also the set compliance).
+    Callers evaluate it on the distinct line-voltage combinations only."""
     f = dv.dtype.type
     a = np.abs(dv)
-    v_ov = v_gs - f(tr.v_t_V)
-    i_lim = np.abs(drain_current(v_gs, a, tr))            # current the transistor can pass
-    v_cur = np.minimum(a, i_lim / g)                      # current-limited solution
-    beta = f(tr.beta_A_per_V2)
-    b = beta * np.maximum(v_ov, f(0)) + g
-    u = (b - np.sqrt(np.maximum(b * b - f(2) * beta * g * a, f(0)))) / beta
-    v_tri = a - u
-    triode = (v_ov > 0) & (a - v_cur < v_ov)
-    return np.sign(dv) * np.where(triode, v_tri, v_cur)
+    return a, v_gs - f(tr.v_t_V), np.abs(drain_current(v_gs, a, tr)), np.sign(dv)
 
 
-def _lognormal(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    z = rng.standard_normal(shape, dtype=np.float32)
-    return np.exp(np.float32(sigma) * z - np.float32(0.5 * sigma * sigma))
+def series_solve(a: np.ndarray, v_ov: np.ndarray, i_lim: np.ndarray, sign: np.ndarray,
+                 g: np.ndarray, tr: TransistorParams) -> np.ndarray:
+    """Per-cell part of `series_cell_voltage` from `series_lines` (broadcasting; ``g`` sets
+    the dtype and must have the full shape)."""
+    f = g.dtype.type
+    v_cur = np.divide(i_lim, g)
+    np.minimum(a, v_cur, out=v_cur)                       # current-limited solution
+    if np.any(v_ov > 0):                                  # triode possible somewhere
+        beta = f(tr.beta_A_per_V2)
+        b = beta * np.maximum(v_ov, f(0)) + g
+        t = np.multiply(g, f(2) * beta)
+        t *= a
+        disc = b * b
+        disc -= t
+        np.maximum(disc, f(0), out=disc)
+        np.sqrt(disc, out=disc)
+        np.subtract(b, disc, out=b)
+        b /= beta                                         # u = |dv| - v
+        v_tri = np.subtract(a, b, out=b)
+        np.subtract(a, v_cur, out=t)
+        triode = np.less(t, v_ov)
+        triode &= v_ov > 0
+        np.copyto(v_cur, v_tri, where=triode)
+    return np.multiply(sign, v_cur, out=v_cur)
+
+
+def _lognormal(rng: np.random.Generator | None, shape: tuple[int, ...], sigma: float,
+               normal: np.ndarray | None = None) -> np.ndarray:
+    z = (rng.standard_normal(shape, dtype=np.float32) if normal is None
+         else np.array(normal, dtype=np.float32))
+    z *= np.float32(sigma)
+    z -= np.float32(0.5 * sigma * sigma)
+    return np.exp(z, out=z)
 
 
 def compliance_state(i_cc_A: np.ndarray, g_on_S: np.ndarray, g_off_S: np.ndarray,
-                     p: RramParams, rng: np.random.Generator | None) -> np.ndarray:
-    """Set end point w_cc: G = I_cc / V_hold (+ programming noise of REFERENCE §5)."""
+                     p: RramParams, rng: np.random.Generator | None,
+                     normal: np.ndarray | None = None) -> np.ndarray:
+    """Set end point w_cc: G = I_cc / V_hold (+ programming noise of REFERENCE §5).
+
+    ``i_cc_A`` may be a line-level array that broadcasts against the per-cell G_on, G_off.
+    ``normal``: pre-drawn standard normals for the noise (instead of drawing from ``rng``)."""
     i_cc_A, g_on_S, g_off_S = as_float(i_cc_A, g_on_S, g_off_S)
+    shape = np.broadcast_shapes(i_cc_A.shape, g_on_S.shape, g_off_S.shape)
     g = i_cc_A / p.v_hold_V
-    if p.prog_noise_uS is not None and rng is not None:
+    if p.prog_noise_uS is not None and (rng is not None or normal is not None):
         g_uS = g * 1e6
         sigma = p.prog_noise_uS[0] + p.prog_noise_uS[1] * g_uS
-        g = (g_uS + sigma * rng.standard_normal(g.shape, dtype=g.dtype)) * 1e-6
-    w = (g - g_off_S) / (g_on_S - g_off_S)
-    return np.clip(w, 0.0, 1.0)
+        z = (rng.standard_normal(shape, dtype=g.dtype) if normal is None
+             else np.array(normal, dtype=g.dtype))
+        z *= sigma
+        z += g_uS
+        z *= 1e-6
+        g = z
+    w = np.subtract(g, g_off_S, out=g if g.shape == shape and g.ndim else None)
+    w = _ip(np.divide, w, g_on_S - g_off_S)
+    return np.clip(w, 0.0, 1.0, out=w if w.ndim else None)
 
 
 def update(w: np.ndarray, v_cell: np.ndarray, width_s: float, w_cc: np.ndarray,
-           p: RramParams, rng: np.random.Generator | None) -> np.ndarray:
-    """State after one pulse of ``v_cell`` (V across the RRAM) for ``width_s`` (float32)."""
+           p: RramParams, rng: np.random.Generator | None,
+           normal: np.ndarray | None = None) -> np.ndarray:
+    """State after one pulse of ``v_cell`` (V across the RRAM) for ``width_s`` (float32).
+    ``normal``: pre-drawn standard normals of the cycle-to-cycle spread (instead of ``rng``)."""
     v, w, w_cc = as_float(v_cell, w, w_cc)
+    v, w, w_cc = np.broadcast_arrays(v, w, w_cc)
     pos = v > 0
     f = v.dtype.type
-    z = np.abs(v) / np.where(pos, f(p.v0_set_V), f(p.v0_reset_V))
+    z = np.abs(v)
+    if p.v0_set_V == p.v0_reset_V:
+        z /= f(p.v0_set_V)
+    else:
+        z /= np.where(pos, f(p.v0_set_V), f(p.v0_reset_V))
     if p.reset_gap_factor:   # the gap left by reset raises the barrier: reset is gradual
-        z = np.where(pos, z, np.maximum(z - f(p.reset_gap_factor) * (f(1) - w), f(0)))
-    dose = (np.where(pos, f(p.k_set_per_s), f(p.k_reset_per_s)) * np.sinh(np.minimum(z, f(80.0)))
-            * f(width_s))
-    if rng is not None and p.c2c_sigma > 0:
-        dose = dose * _lognormal(rng, dose.shape, p.c2c_sigma)
-    decay = np.exp(-dose)
-    w_set = np.where(w < w_cc, w_cc - (w_cc - w) * decay, w)
-    return np.where(pos, w_set, np.where(v < 0, w * decay, w)).astype(np.float32)
+        gap = f(1) - w
+        gap *= f(p.reset_gap_factor)
+        np.subtract(z, gap, out=gap)
+        np.maximum(gap, f(0), out=gap)
+        np.copyto(z, gap, where=~pos)
+    np.minimum(z, f(80.0), out=z)
+    dose = sinh(z)
+    dose *= f(p.k_set_per_s) if p.k_set_per_s == p.k_reset_per_s else \
+        np.where(pos, f(p.k_set_per_s), f(p.k_reset_per_s))
+    dose *= f(width_s)
+    if p.c2c_sigma > 0 and (rng is not None or normal is not None):
+        dose *= _lognormal(rng, dose.shape, p.c2c_sigma, normal)
+    decay = np.exp(np.negative(dose, out=dose), out=dose)
+    out = np.array(w, dtype=np.float32)
+    w_set = np.subtract(w_cc, w, out=z)                   # w_cc - (w_cc - w) decay
+    w_set *= decay
+    np.subtract(w_cc, w_set, out=w_set)
+    np.copyto(out, w_set, where=pos & (w < w_cc))
+    np.multiply(w, decay, out=out, where=v < 0, casting="same_kind")
+    return out

@@ -79,3 +79,22 @@ def channel_conductance(v_gs: np.ndarray | float, p: TransistorParams,
                         v_ds_V: float = 1e-3) -> np.ndarray:
     """Small-signal channel conductance I(V_gs, v_ds)/v_ds (S) used for switch-like selectors."""
     return drain_current(v_gs, v_ds_V, p) / v_ds_V
+
+
+def forward_current_and_slope(v_gs_V: float, v_ds: np.ndarray,
+                              p: TransistorParams) -> tuple[np.ndarray, np.ndarray]:
+    """(I_ds, dI_ds/dV_ds) at one gate voltage for ``v_ds`` >= 0 (the dtype of ``v_ds``); the
+    same current as `drain_current`, with one exp per element (Newton solves, `mtt.py`)."""
+    f = v_ds.dtype.type
+    vt = p.thermal_V
+    v_ov = float(v_gs_V) - p.v_t_V
+    scale = p.beta_A_per_V2 * (p.m - 1.0) * vt * np.exp(min(v_ov, 0.0) / (p.m * vt))
+    ex = np.exp(v_ds * f(-1.0 / vt))
+    slope = ex * f(scale)                                  # d(sub-threshold term)/dV_ds
+    i = np.subtract(f(1), ex, out=ex)
+    i *= f(scale * vt)
+    if v_ov > 0:                                           # Eq 12 + bias (triode / saturated)
+        v_eff = np.minimum(v_ds, f(v_ov))
+        i += f(p.beta_A_per_V2) * (f(v_ov) * v_eff - f(0.5) * v_eff * v_eff)
+        slope += f(p.beta_A_per_V2) * (f(v_ov) - v_eff)
+    return i, slope
