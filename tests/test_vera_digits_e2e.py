@@ -18,7 +18,8 @@ def test_digits_train_eval_plot(tmp_path, capsys):
     ck = tmp_path / "digits.pt"
     assert hil_main(["vera", "train", "--out", str(ck), "--width", "8", "--float-epochs", "5",
                      "--qat-epochs", "1", "--epochs", "1", "--instances", "4",
-                     "--factor", "1e5", "--tolerance", "3", "--no-progress"]) == 0
+                     "--factor", "1e5", "--tolerance", "3", "--mapping-scale", "tensor",
+                     "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "Algorithm 1 needed" in out and "drift-free accuracy" in out
     model, meta = load_checkpoint(ck)

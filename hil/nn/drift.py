@@ -203,11 +203,15 @@ class WeightMapping:
     ``kind="pair"``: a differential pair per weight, G± = g_min + max(±w, 0)·(g_max − g_min)/max|w|
     and w = (G+ − G−)/scale (aihwkit's ``SinglePairConductanceConverter``); conductances are
     stacked on a new leading axis of size 2.
+    ``per_channel=True``: the same map, but each output channel (dim 0) gets its own range
+    and scale (a digital per-column scale factor at the periphery, as aihwkit's
+    ``weight_scaling_columnwise``), so every channel uses the full conductance window.
     """
 
     g_min_S: float = 9.0e-6
     g_max_S: float = 88.2e-6
     kind: str = "single"
+    per_channel: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("single", "pair"):
@@ -218,11 +222,17 @@ class WeightMapping:
     def to_conductance(self, w: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Return (G_S, params) with params needed to map back."""
         span = self.g_max_S - self.g_min_S
+        if self.per_channel and w.dim() > 1:
+            flat = w.reshape(w.shape[0], -1)
+            shape = (-1,) + (1,) * (w.dim() - 1)
+            amax, w_min = flat.abs().amax(1).reshape(shape), flat.amin(1).reshape(shape)
+            w_max = flat.amax(1).reshape(shape)
+        else:
+            amax, w_min, w_max = w.abs().max(), w.min(), w.max()
         if self.kind == "pair":
-            scale = span / w.abs().max().clamp(min=1e-12)
+            scale = span / amax.clamp(min=1e-12)
             G = torch.stack([w.clamp(min=0), (-w).clamp(min=0)]) * scale + self.g_min_S
             return G, (torch.zeros((), device=w.device), scale)
-        w_min, w_max = w.min(), w.max()
         scale = span / (w_max - w_min).clamp(min=1e-12)
         return (w - w_min) * scale + self.g_min_S, (w_min, scale)
 

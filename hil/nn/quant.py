@@ -16,6 +16,15 @@ import torch.nn.functional as F
 
 from hil.errors import ParameterError
 
+def _with_noise(m: nn.Module, wq: torch.Tensor) -> torch.Tensor:
+    """Noise-aware training hook (see :func:`train_quantized`), train mode only."""
+    fn = getattr(m, "weight_noise", None)
+    if fn is None or not m.training:
+        return wq
+    with torch.no_grad():
+        delta = fn(wq.detach()) - wq.detach()
+    return wq + delta  # forward: noisy weights; backward: gradient of the clean weights
+
 
 def _check_bits(bits: int, what: str) -> int:
     if not isinstance(bits, int) or not 2 <= bits <= 16:
@@ -84,7 +93,7 @@ class QConv2d(nn.Conv2d):
         return quantize_weight(self.weight, self.w_bits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(self.act(x), self.quantized_weight(), self.bias)
+        return self._conv_forward(self.act(x), _with_noise(self, self.quantized_weight()), self.bias)
 
 
 class QLinear(nn.Linear):
@@ -103,7 +112,7 @@ class QLinear(nn.Linear):
         return quantize_weight(self.weight, self.w_bits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.act(x), self.quantized_weight(), self.bias)
+        return F.linear(self.act(x), _with_noise(self, self.quantized_weight()), self.bias)
 
 
 def quantize_model(model: nn.Module, w_bits: int = 4, a_bits: int = 4) -> nn.Module:
@@ -121,8 +130,15 @@ def quantize_model(model: nn.Module, w_bits: int = 4, a_bits: int = 4) -> nn.Mod
 
 def train_quantized(model: nn.Module, loader, float_epochs: int = 15, qat_epochs: int = 5,
                     lr: float = 3e-3, w_bits: int = 4, a_bits: int = 4,
-                    show_progress: bool = False) -> nn.Module:
-    """Train ``model`` in float, then fine-tune its W4A4 fake-quantized copy (QAT); eval mode."""
+                    show_progress: bool = False, weight_noise=None,
+                    noise_epochs: int = 0) -> nn.Module:
+    """Train ``model`` in float, then fine-tune its W4A4 fake-quantized copy (QAT); eval mode.
+
+    Noise-aware step (optional): with ``weight_noise`` (``fn(w) -> noisy w``) and
+    ``noise_epochs > 0``, the QAT model is fine-tuned ``noise_epochs`` more epochs with a
+    fresh noisy instance of every quantized weight per forward pass (straight-through
+    gradient); the hook is removed afterwards.
+    """
     from hil.nn.train import train_epochs
 
     model.train()
@@ -132,4 +148,14 @@ def train_quantized(model: nn.Module, loader, float_epochs: int = 15, qat_epochs
     q.train()
     if qat_epochs:
         train_epochs(q, loader, qat_epochs, lr / 3, show_progress=show_progress, desc="QAT")
+    if weight_noise is not None and noise_epochs > 0:
+        layers = [m for m in q.modules() if isinstance(m, (QConv2d, QLinear))]
+        for m in layers:
+            m.weight_noise = weight_noise
+        try:
+            train_epochs(q, loader, noise_epochs, lr / 3, show_progress=show_progress,
+                         desc="noise-aware")
+        finally:
+            for m in layers:
+                m.weight_noise = None
     return q.eval()

@@ -167,6 +167,16 @@ class VeraPlusModel(nn.Module):
             layer.b[-1].requires_grad_(True)
         return idx[0]
 
+    def copy_set(self, src: int, dst: int) -> None:
+        """Overwrite set ``dst``'s d and b with set ``src``'s (keep-the-better retraining)."""
+        for i in (src, dst):
+            if not 0 <= i < self.n_sets:
+                raise ParameterError(f"set index {i} not in 0..{self.n_sets - 1}")
+        with torch.no_grad():
+            for layer in self.layers():
+                layer.d[dst].copy_(layer.d[src])
+                layer.b[dst].copy_(layer.b[src])
+
     def select(self, index: int) -> None:
         """Activate set ``index`` (-1: no compensation)."""
         if not -1 <= index < self.n_sets:
@@ -225,7 +235,8 @@ def save_checkpoint(path, model: VeraPlusModel, *, arch: dict, quant: dict,
         "format": "hil-vera+", "version": 1, "arch": arch, "quant": quant,
         "vera": {"rank": model.shared.rank, "seed": model.shared.seed,
                  "projection": model.shared.projection,
-                 "mapping": {"kind": m.kind, "g_min_S": m.g_min_S, "g_max_S": m.g_max_S}},
+                 "mapping": {"kind": m.kind, "g_min_S": m.g_min_S, "g_max_S": m.g_max_S,
+                             "per_channel": m.per_channel}},
         "n_sets": model.n_sets, "schedule_t_s": list(model.schedule_t_s),
         "state_dict": model.state_dict(), "meta": meta or {},
     }, path)
