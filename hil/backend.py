@@ -36,6 +36,34 @@ class Lines:
 Cell = tuple[int, int]
 
 
+def line_index(sel: Sequence[int] | np.ndarray | None, n: int, what: str) -> np.ndarray:
+    """Validated integer indices of rows/cols for `Backend.read` (None: all; bool masks ok)."""
+    from hil.errors import ParameterError
+
+    if sel is None:
+        return np.arange(n)
+    idx = np.atleast_1d(np.asarray(sel))
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise ParameterError(f"{what} mask has shape {idx.shape}; expected ({n},)")
+        return np.flatnonzero(idx)
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise ParameterError(f"{what} {sel!r} must be integer indices")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ParameterError(f"{what} {idx.tolist()[:8]} outside 0..{n - 1}")
+    return idx
+
+
+def check_width(width_s: float) -> float:
+    """A pulse width as float, or a ParameterError naming the bad value."""
+    from hil.errors import ParameterError
+
+    w = float(width_s)
+    if not (np.isfinite(w) and w > 0):
+        raise ParameterError(f"pulse width {width_s!r} s; allowed: a finite value > 0")
+    return w
+
+
 class Backend(ABC):
     """A (simulated or real) memory array plus the instruments needed to use it.
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hil.backend import Backend, Cell, Lines
+from hil.backend import Backend, Cell, Lines, check_width, line_index
 from hil.cards import load_card
 from hil.clock import Clock, RealClock
 from hil.errors import HilError, ParameterError, StationError
@@ -149,17 +149,17 @@ class InstrumentBackend(Backend):
              cols: Sequence[int] | np.ndarray | None = None,
              v_read_V: float | None = None) -> np.ndarray:
         v = self.v_read_default_V if v_read_V is None else float(v_read_V)
-        r = _index(rows, self._shape[0], "rows")
-        c = _index(cols, self._shape[1], "cols")
+        r = line_index(rows, self._shape[0], "rows")
+        c = line_index(cols, self._shape[1], "cols")
         return self._wiring.read(r, c, v)
 
     def apply_pulse(self, lines: Lines, width_s: float) -> None:
-        _check_width(width_s)
+        check_width(width_s)
         self._wiring.apply_pulse(lines, float(width_s))
 
     def pulse_cells(self, mask: np.ndarray, amplitude_V: float | np.ndarray,
                     width_s: float) -> None:
-        _check_width(width_s)
+        check_width(width_s)
         m = np.asarray(mask)
         if m.shape != self._shape or m.dtype != bool:
             raise ParameterError(f"mask must be a bool array of shape {self._shape}; got "
@@ -208,21 +208,3 @@ class InstrumentBackend(Backend):
             except Exception:  # closing must not mask the error that made us close
                 pass
         self.drivers = {}
-
-
-def _index(sel: Any, n: int, what: str) -> np.ndarray:
-    if sel is None:
-        return np.arange(n)
-    idx = np.atleast_1d(np.asarray(sel))
-    if idx.dtype == bool:
-        if idx.shape != (n,):
-            raise ParameterError(f"{what} mask has shape {idx.shape}; expected ({n},)")
-        return np.flatnonzero(idx)
-    if not np.issubdtype(idx.dtype, np.integer) or (idx.size and (idx.min() < 0 or idx.max() >= n)):
-        raise ParameterError(f"{what} {sel!r} must be integer indices in 0..{n - 1}")
-    return idx
-
-
-def _check_width(width_s: float) -> None:
-    if not (np.isfinite(width_s) and width_s > 0):
-        raise ParameterError(f"pulse width {width_s!r} s; allowed: a finite value > 0")

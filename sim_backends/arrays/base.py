@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from hil.backend import line_index
 from hil.clock import Clock, VirtualClock
 from hil.errors import ParameterError
 from sim_backends.devices.faults import FaultMap, build_faults
@@ -30,22 +31,6 @@ def check_shape(shape: Sequence[int]) -> tuple[int, int]:
     return rows, cols
 
 
-def line_index(sel: Sequence[int] | np.ndarray | None, n: int, what: str) -> np.ndarray:
-    """Validated integer indices of rows/cols (None: all)."""
-    if sel is None:
-        return np.arange(n)
-    idx = np.atleast_1d(np.asarray(sel))
-    if idx.dtype == bool:
-        if idx.shape != (n,):
-            raise ParameterError(f"{what} mask has shape {idx.shape}; expected ({n},)")
-        return np.flatnonzero(idx)
-    if not np.issubdtype(idx.dtype, np.integer):
-        raise ParameterError(f"{what} {sel!r} must be integer indices")
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise ParameterError(f"{what} {idx.tolist()[:8]} outside 0..{n - 1}")
-    return idx
-
-
 def per_line(value: Any, n: int, what: str) -> np.ndarray:
     """A scalar or one value per line -> float32 array of length n."""
     arr = np.asarray(value, dtype=np.float32)
@@ -57,13 +42,6 @@ def per_line(value: Any, n: int, what: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ParameterError(f"{what}: voltages must be finite")
     return arr
-
-
-def check_width(width_s: float) -> float:
-    w = float(width_s)
-    if not (np.isfinite(w) and w > 0):
-        raise ParameterError(f"pulse width {width_s!r} s; allowed: a finite value > 0")
-    return w
 
 
 class SimArray:

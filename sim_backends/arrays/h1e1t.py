@@ -28,10 +28,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from hil.backend import Lines
+from hil.backend import Lines, check_width
 from hil.clock import Clock
 from hil.errors import ParameterError
-from sim_backends.arrays.base import SimArray, per_line, check_width
+from sim_backends.arrays.base import SimArray, per_line
 from sim_backends.devices import ecram
 from sim_backends.devices._card import get_card, num
 from sim_backends.devices.faults import apply_read_faults

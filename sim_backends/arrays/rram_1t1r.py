@@ -25,10 +25,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from hil.backend import Lines
+from hil.backend import Lines, check_width
 from hil.clock import Clock
 from hil.errors import ParameterError
-from sim_backends.arrays.base import SimArray, check_width, per_line
+from sim_backends.arrays.base import SimArray, per_line
 from sim_backends.devices import rram
 from sim_backends.devices._card import get_card, num
 from sim_backends.devices.drift import EmpiricalDrift, ReferenceDrift
