@@ -70,3 +70,30 @@ class LineInstrument:
 
     def close(self) -> None:
         self.transport.close()
+
+
+class ScpiInstrument(LineInstrument):
+    """A SCPI instrument whose commands are checked against ``SYST:ERR?``.
+
+    On an error the rest of the queue is drained (so the next command starts clean) and
+    ``error_class(code, message, command)`` is raised.
+    """
+
+    error_query = "SYST:ERR?"
+
+    def __init__(self, transport: Transport, name: str = "", check_errors: bool = True) -> None:
+        super().__init__(transport, name)
+        self.check_errors = check_errors
+
+    def error_class(self, code: int, message: str, command: str) -> InstrumentError:
+        return InstrumentError(f"{self.name}: error {code} after {command!r}: {message}")
+
+    def write(self, cmd: str) -> None:
+        """Send a command, then check the error queue."""
+        self.send(cmd)
+        if self.check_errors:
+            code, msg = parse_error_reply(self.ask(self.error_query))
+            if code != 0:
+                while parse_error_reply(self.ask(self.error_query))[0] != 0:
+                    pass  # drain the rest of the queue
+                raise self.error_class(code, msg, cmd)

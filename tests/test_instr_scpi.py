@@ -83,12 +83,14 @@ def test_matrix_route_touches_only_changes():
 
 def test_matrix_empty_list_and_errors():
     t = ScriptedTransport([(w("ROUT:CLOS:CARD? 1"), b"(@)\n"), (w("ROUT:CLOS (@10101)"), None),
-                           (w("SYST:ERR?"), b'-222,"Data out of range"\n')])
+                           (w("SYST:ERR?"), b'-222,"Data out of range"\n'),
+                           (w("SYST:ERR?"), NOERR)])  # the rest of the queue is drained
     m = SwitchMatrix(t)
     assert m.closed() == set()
     m.close([])  # nothing to send
     with pytest.raises(InstrumentError, match="-222"):
         m.close([(1, 1)])
+    assert t.done
     assert mc.parse_channel_list("@10101,10312") == [(1, 1, 1), (1, 3, 12)]
     with pytest.raises(InstrumentError, match="5 digits"):
         mc.parse_channel_list("(@1010)")

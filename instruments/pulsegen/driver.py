@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hil.errors import InstrumentError, ParameterError
 from hil.transport import Transport
-from instruments._line import LineInstrument, parse_error_reply
+from instruments._line import ScpiInstrument
 from instruments.pulsegen import commands as c
 
 
@@ -15,24 +15,16 @@ class PulseGeneratorError(InstrumentError):
         self.code = code
 
 
-class PulseGenerator(LineInstrument):
+class PulseGenerator(ScpiInstrument):
     """33500/81160-class generator used as a burst pulse source."""
 
     def __init__(self, transport: Transport, name: str = "pulsegen", channel: int = 1,
                  check_errors: bool = True) -> None:
-        super().__init__(transport, name)
+        super().__init__(transport, name, check_errors)
         self.channel = channel
-        self.check_errors = check_errors
 
-    def write(self, cmd: str) -> None:
-        """Send a command and check ``SYST:ERR?``."""
-        self.send(cmd)
-        if self.check_errors:
-            code, msg = parse_error_reply(self.ask(c.err()))
-            if code != 0:
-                while parse_error_reply(self.ask(c.err()))[0] != 0:
-                    pass  # drain the rest of the queue
-                raise PulseGeneratorError(code, msg, cmd)
+    def error_class(self, code: int, message: str, command: str) -> InstrumentError:
+        return PulseGeneratorError(code, message, command)
 
     def identify(self) -> str:
         return self.ask(c.idn())

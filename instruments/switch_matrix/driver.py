@@ -5,27 +5,18 @@ from typing import Iterable
 
 from hil.errors import InstrumentError
 from hil.transport import Transport
-from instruments._line import LineInstrument, parse_error_reply
+from instruments._line import ScpiInstrument
 from instruments.switch_matrix import commands as c
 from instruments.switch_matrix.commands import Crosspoint
 
 
-class SwitchMatrix(LineInstrument):
+class SwitchMatrix(ScpiInstrument):
     """E5250A/B2200A-class matrix on one card."""
 
     def __init__(self, transport: Transport, name: str = "matrix", card: int = 1,
                  check_errors: bool = True) -> None:
-        super().__init__(transport, name)
+        super().__init__(transport, name, check_errors)
         self.card = card
-        self.check_errors = check_errors
-
-    def write(self, cmd: str) -> None:
-        """Send a command, then check ``SYST:ERR?``."""
-        self.send(cmd)
-        if self.check_errors:
-            code, msg = parse_error_reply(self.ask(c.err()))
-            if code != 0:
-                raise InstrumentError(f"{self.name}: error {code} after {cmd!r}: {msg}")
 
     def identify(self) -> str:
         return self.ask(c.idn())
