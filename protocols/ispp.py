@@ -1,0 +1,230 @@
+"""Vectorized incremental-step-pulse programming (ISPP) with verify, for whole arrays.
+
+The write-verify scheme of MTT Fig. S8: read, and while a cell is outside its tolerance band
+apply a pulse towards the target; after every miss in the same direction the amplitude rises
+one step of the direction's ladder (potentiation V_P and depression V_D ladders are separate);
+after an overshoot the direction flips and the amplitude restarts at the bottom of the other
+ladder.  A cell stops when it is inside tolerance (converged), when it used ``max_pulses``
+(failed), or when ``stuck_after`` consecutive pulses in one direction moved it less than its
+tolerance towards the target (stuck: a dead or saturated cell, given up early).
+
+This module holds no backend and no file: `IsppEngine.decide` takes the conductances just
+read for the active cells and sets the next pulses; the protocol does the I/O.  All state is
+numpy arrays so that `state_dict` round-trips through a run checkpoint.  Amplitudes are
+quantized on the ladders, so a lab backend that can only drive one amplitude per phase can
+group cells by ladder level.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hil.errors import ParameterError
+
+#: per-iteration history columns (see `IsppEngine.history`)
+HISTORY_COLUMNS = ("pulse", "n_active", "n_converged", "n_stuck", "n_failed",
+                   "n_potentiate", "n_depress", "mean_abs_rel_err_verified", "v_p_max_V",
+                   "v_d_max_V", "n_reopened")
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Amplitude ladder of one direction: ``start_V + k * step_V`` up to ``max_V`` (magnitudes)."""
+
+    start_V: float
+    step_V: float
+    max_V: float
+
+    def __post_init__(self) -> None:
+        if not (self.start_V > 0 and self.step_V >= 0 and self.max_V >= self.start_V):
+            raise ParameterError(
+                f"amplitude ladder start={self.start_V} V, step={self.step_V} V, max={self.max_V} V: "
+                "need start > 0, step >= 0 and max >= start")
+
+    @property
+    def top(self) -> int:
+        """Highest ladder index."""
+        if self.step_V == 0:
+            return 0
+        return int(np.floor((self.max_V - self.start_V) / self.step_V + 1e-9))
+
+    def amplitude(self, k: np.ndarray) -> np.ndarray:
+        return np.minimum(self.start_V + np.asarray(k, dtype=float) * self.step_V, self.max_V)
+
+
+def row_max_level(idx: np.ndarray, level: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The cells of ``idx`` (flat, ascending) whose ladder level is the highest in their row."""
+    if idx.size == 0:
+        return idx
+    rows = idx // shape[1]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    lv = level[idx]
+    top = np.maximum.reduceat(lv, starts)
+    return idx[lv == np.repeat(top, np.diff(np.r_[starts, idx.size]))]
+
+
+class IsppEngine:
+    """ISPP state of every cell of an array.
+
+    ``target_S``: (rows, cols) targets, NaN for cells not to program.  ``tol_S``: tolerance
+    band half-width per cell (same shape or scalar).  ``settle``/``aim``: a programmed cell
+    converges when within ``settle * tol_S`` of ``target + aim * tol_S`` and is reopened only
+    when it leaves ``target ± tol_S`` (hysteresis, so that read noise, retention relaxation and
+    small half-select disturb do not reopen it; aim > 0 pre-compensates downward relaxation).
+    """
+
+    def __init__(self, target_S: np.ndarray, tol_S: np.ndarray | float, pot: Ladder, dep: Ladder,
+                 max_pulses: int, stuck_after: int = 0, settle: float = 1.0, aim: float = 0.0) -> None:
+        target_S = np.asarray(target_S, dtype=np.float64)
+        if target_S.ndim != 2:
+            raise ParameterError(f"target map must be 2-D (rows, cols), got shape {target_S.shape}")
+        self.shape = target_S.shape
+        self.pot, self.dep = pot, dep
+        self.max_pulses, self.stuck_after = int(max_pulses), int(stuck_after)
+        if not 0 < settle <= 1:
+            raise ParameterError(f"settle={settle} must be in (0, 1]: the fraction of the tolerance "
+                                 "band a cell must reach before it counts as converged")
+        self.settle = float(settle)
+        if not abs(aim) + settle <= 1:
+            raise ParameterError(f"aim={aim} and settle={settle}: the converge window aim*tol ± settle*tol "
+                                 "must lie inside the tolerance band (|aim| + settle <= 1)")
+        self.aim = float(aim)
+        self.target = target_S.ravel()
+        self.tol = np.broadcast_to(np.asarray(tol_S, dtype=np.float64), self.shape).ravel().copy()
+        n = self.target.size
+        sel = np.isfinite(self.target)
+        self.selected = sel
+        self.active = sel.copy()
+        self.converged = np.zeros(n, bool)
+        self.stuck = np.zeros(n, bool)
+        self.n_pulses = np.zeros(n, np.int32)
+        self.level = np.zeros(n, np.int16)          # ladder index of the next pulse
+        self.direction = np.zeros(n, np.int8)       # +1 potentiate, -1 depress, 0 none yet
+        self.streak = np.zeros(n, np.int16)         # pulses since the last direction change
+        self.g_ref = np.full(n, np.nan, np.float32)  # G at the start of the streak
+        self.g_last = np.full(n, np.nan, np.float32)
+        self.pulsed = np.zeros(n, bool)             # pulsed since the last verify
+        self.history: list[list[float]] = []
+        self.n_reopened = 0   # converged cells found outside their band again (total)
+
+    # -- queries ---------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return not self.active.any()
+
+    def active_index(self) -> np.ndarray:
+        """Flat indices of cells still being programmed."""
+        return np.flatnonzero(self.active)
+
+    def failed(self) -> np.ndarray:
+        """Selected cells that neither converged nor were declared stuck (ran out of pulses)."""
+        return self.selected & ~self.converged & ~self.stuck & ~self.active
+
+    # -- the verify decision -------------------------------------------------------------
+    def verify_index(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Flat indices to verify: active cells, plus converged cells in ``rows`` (the rows
+        being programmed, whose converged cells may have been disturbed by half-selection)."""
+        if rows is None:
+            return self.active_index()
+        r = np.zeros(self.shape[0], bool)
+        r[rows] = True
+        mask = self.active | (self.converged & np.repeat(r, self.shape[1]))
+        return np.flatnonzero(mask)
+
+    def decide(self, idx: np.ndarray, g_S: np.ndarray) -> None:
+        """Take the conductances ``g_S`` just read for cells ``idx``; set the next pulses.
+
+        ``idx`` holds active cells and may hold converged ones: a converged cell found
+        outside its band again (disturbed) is reopened and programmed from the ladder start.
+        """
+        g_all = np.asarray(g_S, dtype=np.float64)
+        self.g_last[idx] = g_all
+        was_conv = self.converged[idx]
+        if was_conv.any():
+            ci = idx[was_conv]
+            out = np.abs(g_all[was_conv] - self.target[ci]) > self.tol[ci]
+            re = ci[out]
+            self.converged[re] = False
+            self.active[re] = True
+            self.direction[re] = 0
+            self.n_reopened += re.size
+        keep_act = self.active[idx]
+        idx, g = idx[keep_act], g_all[keep_act]
+        tol = self.tol[idx]
+        err = g - self.target[idx] - self.aim * tol          # distance from the aim point
+        ok = np.abs(err) <= self.settle * tol
+        want = np.where(err < 0, 1, -1).astype(np.int8)
+        same = want == self.direction[idx]
+        hit = self.pulsed[idx]            # a cell that waited a round keeps its level
+        self.pulsed[idx] = False
+        top = np.where(want > 0, self.pot.top, self.dep.top)
+        level = np.where(same, np.minimum(self.level[idx] + hit, top), 0).astype(np.int16)
+        streak = np.where(same, self.streak[idx] + hit, 0).astype(np.int16)
+        g_ref = np.where(same, self.g_ref[idx], g).astype(np.float32)
+        stuck = np.zeros_like(ok)
+        if self.stuck_after > 0:
+            moved = want * (g - g_ref)
+            stuck = ~ok & (streak >= self.stuck_after) & (moved < tol)
+        out = ~ok & ~stuck & (self.n_pulses[idx] >= self.max_pulses)
+        self.converged[idx[ok]] = True
+        self.stuck[idx[stuck]] = True
+        keep = ~(ok | stuck | out)
+        self.active[idx[~keep]] = False
+        self.direction[idx] = np.where(keep, want, 0)
+        self.level[idx], self.streak[idx], self.g_ref[idx] = level, streak, g_ref
+
+    def next_pulses(self, per_row: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(flat idx to potentiate, their V_P magnitudes, flat idx to depress, their V_D magnitudes).
+
+        ``per_row``: one amplitude per row and phase, as one EG (potentiation) or ED
+        (depression) pulse of a row-wise scheme delivers: the highest ladder level any cell
+        of the row is due; the cells due a lower level wait this round (their level is kept).
+        """
+        idx = self.active_index()
+        d = self.direction[idx]
+        up, down = idx[d > 0], idx[d < 0]
+        if per_row:
+            up, down = row_max_level(up, self.level, self.shape), row_max_level(down, self.level, self.shape)
+        return up, self.pot.amplitude(self.level[up]), down, self.dep.amplitude(self.level[down])
+
+    def count_pulses(self, idx: np.ndarray) -> None:
+        """Record that the cells ``idx`` received one pulse."""
+        self.n_pulses[idx] += 1
+        self.pulsed[idx] = True
+
+    def record(self, pulse: int, n_up: int, n_down: int, v_up: np.ndarray, v_down: np.ndarray,
+               verified: np.ndarray) -> None:
+        """Append one row of `HISTORY_COLUMNS` (called after `decide` of the cells ``verified``)."""
+        rel = np.abs(self.g_last[verified] - self.target[verified]) / np.maximum(self.target[verified], 1e-30)
+        self.history.append([
+            float(pulse), float(np.count_nonzero(self.active)), float(np.count_nonzero(self.converged)),
+            float(np.count_nonzero(self.stuck)), float(np.count_nonzero(self.failed())), float(n_up),
+            float(n_down), float(rel.mean()) if rel.size else float("nan"),
+            float(v_up.max()) if v_up.size else 0.0, float(v_down.max()) if v_down.size else 0.0,
+            float(self.n_reopened)])
+
+    # -- results ---------------------------------------------------------------------------
+    def as_map(self, flat: np.ndarray) -> np.ndarray:
+        return flat.reshape(self.shape)
+
+    # -- checkpoint --------------------------------------------------------------------------
+    _ARRAYS = ("active", "converged", "stuck", "n_pulses", "level", "direction", "streak",
+               "g_ref", "g_last", "pulsed")
+
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in self._ARRAYS}
+        out["history"] = np.asarray(self.history, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
+        out["n_reopened"] = int(self.n_reopened)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self._ARRAYS:
+            arr = np.asarray(state[k])
+            cur = getattr(self, k)
+            if arr.shape != cur.shape:
+                raise ValueError(f"checkpoint array {k!r} has shape {arr.shape}, expected {cur.shape}")
+            setattr(self, k, arr.astype(cur.dtype, copy=True))
+        self.history = [list(map(float, r)) for r in np.asarray(state["history"]).reshape(-1, len(HISTORY_COLUMNS))]
+        self.n_reopened = int(state.get("n_reopened", 0))

@@ -1,0 +1,276 @@
+"""Write-verify on a backend: the I/O around `protocols.ispp.IsppEngine`, shared by the
+write_verify, retention and mtt_readout protocols.
+
+One *iteration* is: pulse every unconverged cell once (a potentiation phase with all cells
+that are below their band, then a depression phase with all cells above it; one vectorized
+`Backend.pulse_cells` call with signed amplitudes, through the array's selection scheme),
+then read the unconverged cells and the converged cells of the pulsed rows (half-select
+disturb may have moved them) and let the engine decide the next amplitudes.
+
+Event logging (bounded at any array size): while at most ``event_cells_max`` cells are
+programmed, every pulse and every verify read is one `/events` row per cell; above that,
+each phase is one aggregate row with ``row = col = -1`` (``op=pulse``: ``V_V`` = largest
+amplitude of the phase, signed; ``op=read``: ``G_S`` = mean conductance of the cells read),
+and per-cell outcomes go to `/results` only.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hil.errors import ParameterError
+from hil.store import make_events
+from protocols.ispp import HISTORY_COLUMNS, IsppEngine, Ladder
+from protocols.levels import device_kind
+from protocols.params import Param
+
+if TYPE_CHECKING:
+    from hil.backend import Backend
+    from hil.store import Run
+
+#: Ladder/width presets per device kind, used where a parameter is left at None.
+#: ECRAM: the ladders climb from where half-select disturb is negligible (V_P - V_D ~ 1 V,
+#: Table S2) past the LTP/LTD amplitudes of MTT Fig. 3d (+10 V / -7 V, 2 ms) to the card's
+#: safe limits; ΔG grows exponentially with amplitude (Fig. 3g,h, Fig. S22c,d), so 1 V steps
+#: give ~2.3x (V_P) and ~2.7x (V_D) larger updates per miss.  RRAM: set/reset BL amplitudes
+#: of the 1T1R scheme (Fig. S25a), µs pulses, starting below the threshold-like set/reset
+#: onset (Fig. S19a) in 50 mV steps so that the first pulses only nudge the filament.
+ISPP_PRESETS: dict[str, dict[str, float]] = {
+    "ecram": {"v_p_start_V": 7.0, "v_p_step_V": 1.0, "v_p_max_V": 12.0,
+              "v_d_start_V": 3.0, "v_d_step_V": 1.0, "v_d_max_V": 8.0, "width_s": 2e-3},
+    "rram": {"v_p_start_V": 0.7, "v_p_step_V": 0.05, "v_p_max_V": 2.5,
+             "v_d_start_V": 0.9, "v_d_step_V": 0.05, "v_d_max_V": 2.5, "width_s": 1e-6},
+}
+
+
+def _preset(text: str) -> str:
+    e, r = ISPP_PRESETS["ecram"], ISPP_PRESETS["rram"]
+    return f"(default: ECRAM {e[text]:g}, RRAM {r[text]:g})"
+
+
+#: ISPP parameters shared by every protocol that programs with write-verify (MTT Fig. S8).
+ISPP_PARAMS: tuple[Param, ...] = (
+    Param("tol", 0.02, "", "tolerance: |G - target| <= tol * reference (tol_ref)", positive=True, max=1.0),
+    Param("tol_ref", "target", "", "reference of tol: the cell's target or the level range",
+          kind="str", choices=("target", "range")),
+    Param("v_p_start_V", None, "V", "first potentiation/set amplitude " + _preset("v_p_start_V"),
+          positive=True, limit="voltage"),
+    Param("v_p_step_V", None, "V", "potentiation amplitude increment after each miss " + _preset("v_p_step_V"),
+          min=0.0, max=5.0),
+    Param("v_p_max_V", None, "V", "largest potentiation amplitude " + _preset("v_p_max_V"),
+          positive=True, limit="voltage"),
+    Param("v_d_start_V", None, "V", "first depression/reset amplitude, magnitude " + _preset("v_d_start_V"),
+          positive=True),
+    Param("v_d_step_V", None, "V", "depression amplitude increment after each miss " + _preset("v_d_step_V"),
+          min=0.0, max=5.0),
+    Param("v_d_max_V", None, "V", "largest depression amplitude, magnitude " + _preset("v_d_max_V"),
+          positive=True),
+    Param("width_s", None, "s", "pulse width " + _preset("width_s"), positive=True, limit="width"),
+    Param("max_pulses", 200, "", "pulses per cell before giving up", kind="int", min=1, max=100000),
+    Param("row_amplitude", "max", "", "max: one amplitude per row and phase (the highest level due in the "
+          "row; cells due less wait a round), as a row-wise H-1E1T/1T1R pulse delivers; cell: every cell "
+          "its own ladder amplitude (the backend then pulses each row once per distinct amplitude)",
+          kind="str", choices=("max", "cell")),
+    Param("settle", 0.5, "", "a cell converges inside settle*tol and is reopened only outside tol "
+          "(hysteresis against read noise, relaxation and half-select disturb)", positive=True, max=1.0),
+    Param("aim", 0.5, "", "converge window centre, in units of tol above the target: conductance "
+          "relaxes down after programming (ECRAM Fig. 3i, RRAM drift), so cells land high", min=-1.0, max=1.0),
+    Param("stuck_after", 20, "", "give a cell up when this many pulses in one direction moved it less "
+          "than its tolerance (0 = never)", kind="int", min=0, max=100000),
+    Param("v_read_V", None, "V", "verify read voltage (default: the card's read voltage)", positive=True,
+          max=2.0),
+    Param("event_cells_max", 4096, "", "log per-cell events up to this many programmed cells, "
+          "aggregate rows above", kind="int", min=0),
+)
+
+
+def fill_presets(values: dict[str, Any], device: dict[str, Any]) -> None:
+    """Replace None ladder/width values by the device kind's preset, checked like user input."""
+    preset = ISPP_PRESETS[device_kind(device)]
+    specs = {p.name: p for p in ISPP_PARAMS}
+    for key, value in preset.items():
+        if values.get(key) is None:
+            values[key] = specs[key].coerce(value, device)
+    v_min = device.get("limits", {}).get("v_min_V")
+    for key in ("v_d_start_V", "v_d_max_V"):
+        if v_min is not None and -values[key] < v_min:
+            raise ParameterError(
+                f"parameter {key}={values[key]} V: a depression of -{values[key]} V is outside the safe "
+                f"range of device {device.get('name', '?')!r} (v_min_V = {v_min} V, device card [limits])")
+
+
+def make_engine(target_S: np.ndarray, values: dict[str, Any], g_range_S: tuple[float, float]) -> IsppEngine:
+    """An `IsppEngine` for ``target_S`` with the (preset-filled) ISPP parameters in ``values``."""
+    v = values
+    if v["v_p_max_V"] < v["v_p_start_V"]:
+        raise ParameterError(f"v_p_max_V={v['v_p_max_V']} V is below v_p_start_V={v['v_p_start_V']} V")
+    if v["v_d_max_V"] < v["v_d_start_V"]:
+        raise ParameterError(f"v_d_max_V={v['v_d_max_V']} V is below v_d_start_V={v['v_d_start_V']} V")
+    ref = target_S if v["tol_ref"] == "target" else (g_range_S[1] - g_range_S[0])
+    tol_S = v["tol"] * np.where(np.isfinite(ref), ref, 0.0)
+    return IsppEngine(target_S, tol_S, Ladder(v["v_p_start_V"], v["v_p_step_V"], v["v_p_max_V"]),
+                      Ladder(v["v_d_start_V"], v["v_d_step_V"], v["v_d_max_V"]),
+                      v["max_pulses"], v["stuck_after"], v["settle"], v["aim"])
+
+
+def make_programmer(backend: "Backend", target_S: np.ndarray, values: dict[str, Any],
+                    g_range_S: tuple[float, float]) -> "ArrayProgrammer":
+    """Engine plus backend I/O for ``target_S`` with the (preset-filled) ISPP parameters."""
+    return ArrayProgrammer(backend, make_engine(target_S, values, g_range_S), values["width_s"],
+                           values["v_read_V"], values["event_cells_max"],
+                           per_row=values["row_amplitude"] == "max")
+
+
+def _rows_of(idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Sorted distinct rows of flat indices (a mask, faster than np.unique at 4 Mb)."""
+    m = np.zeros(shape[0], bool)
+    m[idx // shape[1]] = True
+    return np.flatnonzero(m)
+
+
+def _cols_of(idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    m = np.zeros(shape[1], bool)
+    m[idx % shape[1]] = True
+    return np.flatnonzero(m)
+
+
+class ArrayProgrammer:
+    """Drives an `IsppEngine` on a backend; `iterate` is one pulse-and-verify round."""
+
+    def __init__(self, backend: "Backend", engine: IsppEngine, width_s: float, v_read_V: float,
+                 event_cells_max: int, per_row: bool = True) -> None:
+        self.backend, self.engine = backend, engine
+        self.per_row = per_row
+        self.width_s, self.v_read_V = width_s, v_read_V
+        self.per_cell = int(engine.selected.sum()) <= event_cells_max
+        self.iteration = 0   # pulse rounds done
+        self.swept = False   # every converged cell verified since the last pulse
+
+    @property
+    def done(self) -> bool:
+        return self.iteration > 0 and self.engine.done and self.swept
+
+    def iterate(self, run: "Run", step: int) -> None:
+        """Round 0 only reads; round k >= 1 pulses all unconverged cells once, then reads
+        them and the converged cells of the pulsed rows (a disturbed cell is reopened).  When
+        no cell is left, one more round re-reads every converged cell (cells in quiet rows
+        may have relaxed since their last verify); the rounds go on if that reopens any."""
+        eng, b = self.engine, self.backend
+        cols = eng.shape[1]
+        up = down = np.empty(0, np.int64)
+        v_up = v_down = np.empty(0)
+        if self.iteration > 0 and eng.done:
+            if not self.swept:       # final verify of the whole array: relaxation, disturb
+                self.swept = True
+                idx = np.flatnonzero(eng.converged)
+                if idx.size:
+                    g = self._read(idx, cols)
+                    self._log(run, step, "read", idx, None, g)
+                    eng.decide(idx, g)
+                eng.record(self.iteration, 0, 0, v_up, v_down, idx)
+                self.iteration += 1
+            return
+        if self.iteration > 0:
+            self.swept = False
+            up, v_up, down, v_down = eng.next_pulses(self.per_row)
+            # one call: the backend runs the potentiation phase, then the depression phase
+            mask = np.zeros(eng.shape, bool)
+            amps = np.zeros(eng.shape)
+            mask.flat[up], mask.flat[down] = True, True
+            amps.flat[up], amps.flat[down] = v_up, -v_down
+            b.pulse_cells(mask, amps, self.width_s)
+            for idx, amp in ((up, v_up), (down, -v_down)):
+                if idx.size:
+                    eng.count_pulses(idx)
+                    self._log(run, step, "pulse", idx, amp, None)
+        rows = _rows_of(np.concatenate([up, down]), eng.shape) if up.size + down.size else None
+        # verify the active cells and, in rows just pulsed, the converged ones (half-select disturb)
+        idx = eng.verify_index(rows)
+        if idx.size:
+            g = self._read(idx, cols)
+            self._log(run, step, "read", idx, None, g)
+            eng.decide(idx, g)
+        eng.record(self.iteration, up.size, down.size, v_up, v_down, idx)
+        self.iteration += 1
+
+    def _read(self, idx: np.ndarray, cols: int) -> np.ndarray:
+        r, c = idx // cols, idx % cols
+        rows, ucols = _rows_of(idx, self.engine.shape), _cols_of(idx, self.engine.shape)
+        full_r, full_c = len(rows) == self.engine.shape[0], len(ucols) == cols
+        G = self.backend.read(None if full_r else rows, None if full_c else ucols, v_read_V=self.v_read_V)
+        ri = r if full_r else np.searchsorted(rows, r)
+        ci = c if full_c else np.searchsorted(ucols, c)
+        return np.asarray(G)[ri, ci]
+
+    def _log(self, run: "Run", step: int, op: str, idx: np.ndarray, amp: np.ndarray | None,
+             g: np.ndarray | None) -> None:
+        t = self.backend.clock.now()
+        cols = self.engine.shape[1]
+        width = self.width_s if op == "pulse" else 0.0
+        if self.per_cell:
+            run.append_events(make_events(
+                idx.size, t_s=t, row=idx // cols, col=idx % cols, V_V=0.0 if amp is None else amp,
+                width_s=width, G_S=np.nan if g is None else g, step=step, op=op))
+        else:
+            v = 0.0 if amp is None else float(amp[np.argmax(np.abs(amp))])
+            run.append_events(make_events(1, t_s=t, V_V=v, width_s=width,
+                                          G_S=np.nan if g is None else float(g.mean()),
+                                          step=step, op=op))
+
+    # -- checkpoint ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "swept": self.swept, "engine": self.engine.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iteration = int(state["iteration"])
+        self.swept = bool(state.get("swept", False))
+        self.engine.load_state_dict(state["engine"])
+
+    # -- results ----------------------------------------------------------------------------------
+    def write_results(self, run: "Run", target_S: np.ndarray, state: np.ndarray | None = None) -> None:
+        """Per-cell outcome, summary histograms and the convergence history to `/results`.
+
+        The outcome is judged on one final read of the whole array (so relaxation or disturb
+        after a cell's last verify counts): converged = inside ``tol`` at that read."""
+        eng = self.engine
+        sel = eng.as_map(eng.selected)
+        final = np.where(sel, self.backend.read(v_read_V=self.v_read_V), np.nan)
+        err = final - target_S
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = err / target_S
+        npulse = eng.as_map(eng.n_pulses)
+        conv = sel & (np.abs(np.nan_to_num(err, nan=np.inf)) <= eng.as_map(eng.tol))
+        run.write_result("target_G_S", target_S.astype(np.float32), "S",
+                         description="target conductance per cell (NaN = not programmed)")
+        if state is not None:
+            run.write_result("state", state.astype(np.int32), "",
+                             description="programmed state (level) index per cell, -1 = none")
+        run.write_result("final_G_S", final.astype(np.float32), "S",
+                         description="final read of every programmed cell, after the last round")
+        run.write_result("error_S", err.astype(np.float32), "S", description="final G - target")
+        run.write_result("rel_error", rel.astype(np.float32), "", description="(final G - target) / target")
+        run.write_result("n_pulses", npulse, "", description="pulses applied per cell")
+        run.write_result("converged", conv, "", description="inside tolerance at the final read")
+        run.write_result("stuck", eng.as_map(eng.stuck), "",
+                         description="given up: stuck_after pulses in one direction moved it less than its tolerance")
+        run.write_result("tol_S", eng.as_map(eng.tol).astype(np.float32), "S", description="tolerance per cell")
+        n_sel = int(sel.sum())
+        rate = float(conv[sel].mean()) if n_sel else float("nan")
+        working = sel & ~eng.as_map(eng.stuck)
+        rate_working = float(conv[working].mean()) if working.any() else float("nan")
+        p = npulse[sel]
+        edges = np.arange(0, (p.max() if p.size else 0) + 2)
+        run.write_result("pulse_hist", np.histogram(p, edges)[0], "cells",
+                         edges=edges, description="cells per number of pulses used")
+        r = rel[sel & np.isfinite(rel)]
+        e_edges = np.linspace(-0.1, 0.1, 81)
+        run.write_result("error_hist", np.histogram(np.clip(r, -0.1, 0.1), e_edges)[0], "cells",
+                         edges=e_edges, description="cells per relative final error (clipped to ±10 %)")
+        run.write_result("history", np.asarray(eng.history), "", columns=list(HISTORY_COLUMNS),
+                         description="one row per pulse round")
+        run.write_result("convergence_rate", rate, "", n_cells=n_sel, n_converged=int(conv[sel].sum()),
+                         n_stuck=int(eng.stuck.sum()), rate_working=rate_working,
+                         mean_pulses=float(p.mean()) if p.size else 0.0,
+                         max_pulses=int(p.max()) if p.size else 0,
+                         description="fraction of programmed cells that converged")
