@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hil.analysis.nonlinearity import fit_nonlinearity
 from hil.errors import ParameterError
 from hil.store import make_events
 from protocols.base import Protocol
@@ -110,6 +109,8 @@ class PulseTrain(Protocol):
             run.write_result(name, value, units, description=desc)
         p = self.p
         if p.sequence == "ltp_ltd" and p.cycles == 1 and min(p.n_pot, p.n_dep) >= 4:
+            from hil.analysis.nonlinearity import fit_nonlinearity  # scipy: only when fitting
+
             G = run.read_events()["G_S"].reshape(-1, len(self.rows_idx))[:, :MAX_FITTED_CELLS]
             fits = {"ltp": [fit_nonlinearity(g, "ltp") for g in G[:p.n_pot].T],
                     "ltd": [fit_nonlinearity(g, "ltd") for g in G[p.n_pot:].T]}
