@@ -5,9 +5,11 @@ convergence of working cells, mean/max pulses per cell, and the per-cell speed-u
 straightforward cell-by-cell loop (read one cell, pulse one cell, same ISPP ladders) timed
 in the same run on a small array.  Target: the 4 Mb map in under 60 s.
 
-Known limits (2026-11-23): with the simulator's ECRAM relaxation (x (1 + t/1 s)^-0.002, restarted
-by every non-zero dose, half-select micro-doses included) rows of a 2048-wide lockstep run keep
-relaxing out of the 2 % band and never go quiet; see the protocols report for figures.
+Status (2026-11-23): the ECRAM relaxation clock restarts only on programming events (card
+retention.programmed_dose; half-select micro-doses no longer restart the steep early relaxation)
+and the simulator pulses the k-th amplitude of every row in one exact pass; the 4 Mb map then
+converges (>= 99.9 %) but needs ~200 rounds, each touching nearly every row (pulse phases,
+verify of the pulsed rows), so the run is still several times slower than the 60 s target.
 
 Run:  python benchmarks/bench_write_verify.py [--size 2048] [--loop-size 16] [--row-amplitude max]
       python -m pytest -m bench benchmarks/bench_write_verify.py -s

@@ -284,3 +284,80 @@ def test_column_wise_programming():
     assert np.all(dg[mask] < 0) and np.all(np.abs(dg[~mask]) < 1e-6 * np.abs(dg[mask]).min())
     with pytest.raises(ParameterError, match="program_by"):
         b.array.set_option("program_by", "diagonal")
+
+
+# -- relaxation clock: only programming events restart it (card retention.programmed_dose) --
+def _nominal_dose(v_gc: float, width_s: float = 2e-3) -> float:
+    p = ecram.EcramParams.from_card(CARD)
+    dev = ecram.sample_devices((1, 1), p, np.random.default_rng(0))
+    dev = ecram.EcramDevices(*(np.full((1, 1), v, np.float32) for v in
+                               (p.g_on_S, p.floor_fraction, p.k0_p_per_s, p.k0_d_per_s, p.nu)))
+    return abs(float(ecram.pulse_dose(np.float32(v_gc), width_s, dev, p)[0, 0]))
+
+
+def test_programmed_dose_threshold_separates_half_select_from_programming():
+    thr = CARD["retention"]["programmed_dose"]
+    v_max = CARD["limits"]["v_max_V"]
+    worst_half = _nominal_dose(v_max - V_D) * np.exp(3 * CARD["variation"]["k_sigma"])
+    smallest_selected = min(_nominal_dose(7.0), _nominal_dose(-3.0))   # ECRAM ladder starts
+    assert worst_half < thr < smallest_selected * np.exp(-3 * CARD["variation"]["k_sigma"])
+
+
+def test_half_select_dose_keeps_the_relaxation_clock_running():
+    b = SimBackend(shape=(2, 4), seed=0)
+    t0 = b.clock.now()
+    b.pulse_cells(np.ones((2, 4), bool), V_P, 2e-3)          # program everything at t0
+    b.wait(100.0)
+    arr = b.array
+    g_before = arr.conductance()
+    mask = np.zeros((2, 4), bool)
+    mask[0, 0] = True
+    b.pulse_cells(mask, V_P, 2e-3)                            # row 0: (0, 0) selected
+    t1 = b.clock.now()
+    assert arr.t_prog_s[0, 0] == pytest.approx(t1 - 2e-3)    # programming event: clock restarts
+    assert np.all(arr.t_prog_s[0, 1:] == t0) and np.all(arr.t_prog_s[1] == t0)
+    g_after = arr.conductance()
+    rise = (g_after - g_before)[0, 1:]
+    step = (g_after - g_before)[0, 0]
+    assert np.all(rise > 0) and np.all(rise < 0.01 * step)   # half-select adds < 1 % of a step
+    assert np.allclose(g_after[1], g_before[1], rtol=1e-5)     # unselected row: no pulse
+    # the half-selected cells keep relaxing on the old clock (no new steep early relaxation)
+    x1 = arr._x_now()
+    b.wait(10.0)
+    x2 = arr._x_now()
+    nu = arr.dev.nu[0, 1:]
+    tau = CARD["retention"]["tau_s"]
+    t_a, t_b = t1 - t0, t1 + 10.0 - t0
+    old_clock = ((1 + t_b / tau) / (1 + t_a / tau)) ** -nu
+    assert np.allclose(x2[0, 1:] / x1[0, 1:], old_clock, rtol=1e-5)
+    fresh_clock = (1 + 10.0 / tau) ** -nu
+    assert np.all(np.abs(x2[0, 1:] / x1[0, 1:] - fresh_clock) > 1e-3)
+
+
+@pytest.mark.parametrize("one_per_row", [False, True])
+def test_per_row_amplitudes_in_one_pass_equal_row_by_row_pulses(one_per_row):
+    """program() pulses the k-th amplitude of every row in one pass: exactly what row-by-row,
+    amplitude-by-amplitude pulsing gives (rows see 0 V while another row is pulsed)."""
+    import dataclasses
+    rng = np.random.default_rng(1)
+    n = 12
+    a, b = SimBackend(shape=(n, n), seed=3), SimBackend(shape=(n, n), seed=3)
+    for s in (a, b):
+        s.array.params = dataclasses.replace(s.array.params, c2c_sigma=0.0)
+        s.array.x[:] = 0.3
+    mask = rng.random((n, n)) < 0.6
+    amp = np.where(rng.random((n, n)) < 0.5, rng.choice([7.0, 8.0, 9.0], (n, n)),
+                   -rng.choice([3.0, 4.0], (n, n)))
+    if one_per_row:   # the row_amplitude=max case: one amplitude per row and phase
+        up = amp > 0
+        amp = np.where(up, amp.max(axis=1, keepdims=True), amp.min(axis=1, keepdims=True))
+    a.pulse_cells(mask, amp, 2e-3)
+    for pot in (True, False):
+        for r in range(n):
+            sel = mask[r] & ((amp[r] > 0) == pot)
+            for lv in sorted(set(np.abs(amp[r][sel]))):
+                m = np.zeros((n, n), bool)
+                m[r] = sel & (np.abs(amp[r]) == lv)
+                b.array.program(m, lv if pot else -lv, 2e-3)
+    assert np.array_equal(a.array.x, b.array.x)
+    assert np.array_equal(a.array.t_prog_s, b.array.t_prog_s)

@@ -19,8 +19,12 @@ separate potentiation and depression phases, one physical pulse per (row, amplit
   potentiate row i at V_P: EG_i = V_P, ED_i = V_D, TG = 0 on targets, V_SS elsewhere;
   depress row i at V_D:     EG_i = 0,   ED_i = V_D, TG = V_SS on targets, 0 elsewhere;
   all other rows: EG = ED = 0 (their cells see 0 V while row i is pulsed, exactly).
-Because a pulse on row i leaves other rows at exactly 0 V, the pulses of different rows at
-the same amplitude are computed together, vectorized.  Amplitudes are rounded to 1 mV (DAC).
+Because a pulse on row i leaves other rows at exactly 0 V, the k-th pulses of all rows (each
+row's amplitudes in ascending order) are computed together in one vectorized pass, whatever
+their amplitudes: exact, not an approximation.  Amplitudes are rounded to 1 mV (DAC).
+Relaxation clock: only a pulse whose ionic dose exceeds the card's
+``retention.programmed_dose`` restarts a cell's retention relaxation; sub-threshold
+(half-select) doses add to the state on the running clock (`_update`).
 """
 from __future__ import annotations
 
@@ -94,6 +98,14 @@ class H1E1TArray(SimArray):
         t = self.clock.now() - self.t_prog_s[index]
         return ecram.relaxed_state(self.x[index], t, self.dev.nu[index], self.params.tau_s)
 
+    def _x_and_factor(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(relaxed state, retention factor since each cell's last programming) at ``index``."""
+        t = (np.float32(self.clock.now() - self._t_prog_uniform)
+             if self._t_prog_uniform is not None and _is_full(index)
+             else self.clock.now() - self.t_prog_s[index])
+        fac = ecram.retention_factor(t, self.dev.nu[index], self.params.tau_s)
+        return (self.x[index] * fac).astype(np.float32, copy=False), fac
+
     def conductance(self, rows: Any = None, cols: Any = None) -> np.ndarray:
         """Noise-free conductance (S, float32) of the sub-array, with retention, no faults."""
         ix = self.ix(rows, cols)
@@ -115,24 +127,38 @@ class H1E1TArray(SimArray):
 
     # -- programming ---------------------------------------------------------------------
     def _update(self, index: Any, x_now: np.ndarray, v_gc: np.ndarray, width_s: float,
-                count: np.ndarray | None = None) -> None:
+                count: np.ndarray | None = None, fac: np.ndarray | None = None) -> None:
         """Apply one pulse (or ``count`` identical pulses per cell) of per-cell voltage
         ``v_gc`` to the cells at ``index`` (``x_now``: their current, relaxed state)."""
         if self.faults.any:
             v_gc = np.where(self.faults.dead_cells()[index], np.float32(0), v_gc)
         dev = self.dev.take(index)
         dose = ecram.pulse_dose(v_gc, width_s, dev, self.params)
-        touched = (dose != 0) if count is None else (dose != 0) & (count > 0)
+        moved = (dose != 0) if count is None else (dose != 0) & (count > 0)
+        # a programming event (|dose| above the card's retention.programmed_dose) restarts the
+        # cell's relaxation clock; a smaller (half-select) dose adds to the state and leaves
+        # the relaxation of what was programmed running (see the card)
+        prog = moved & (np.abs(dose) > np.float32(self.params.programmed_dose))
         now = self.clock.now()
-        if touched.all():
-            self.x[index] = ecram.apply_dose(x_now, dose, self.params.c2c_sigma, self.rng, count)
+        new = ecram.apply_dose(x_now, dose, self.params.c2c_sigma, self.rng, count)
+        if prog.all():
+            self.x[index] = new
             self.t_prog_s[index] = now
             self._t_prog_uniform = now if _is_full(index) else None
             return
-        self._t_prog_uniform = None
-        x = np.where(touched, x_now, self.x[index])
-        self.x[index] = ecram.apply_dose(x, dose, self.params.c2c_sigma, self.rng, count)
-        self.t_prog_s[index] = np.where(touched, now, self.t_prog_s[index])
+        sub = moved & ~prog
+        if sub.any():   # store the programmed-state equivalent on the running clock
+            if fac is None:
+                t_since = (now - self._t_prog_uniform
+                           if self._t_prog_uniform is not None and _is_full(index)
+                           else now - self.t_prog_s[index])
+                fac = ecram.retention_factor(t_since, dev.nu, self.params.tau_s)
+            # clipped at x = 1 (reached only within 1 - fac of saturation)
+            new = np.where(sub, np.minimum(new / fac, np.float32(1.0)), new)
+        self.x[index] = np.where(moved, new, self.x[index])
+        if prog.any():
+            self._t_prog_uniform = None
+            self.t_prog_s[index] = np.where(prog, now, self.t_prog_s[index])
 
     def apply_lines(self, lines: Lines, width_s: float) -> int:
         """One physical pulse with the given line voltages; returns 1 (pulses applied)."""
@@ -150,25 +176,30 @@ class H1E1TArray(SimArray):
         self._update((slice(None), slice(None)), x_now, v, width_s)
         return 1
 
-    def _row_phase(self, rows: np.ndarray, target: np.ndarray, level_V: float, potentiate: bool,
-                   width_s: float) -> None:
-        """Pulse each row in ``rows`` once (targets = ``target[rows]``) at ``level_V``."""
+    def _row_phase(self, rows: np.ndarray, target: np.ndarray, level_V: float | np.ndarray,
+                   potentiate: bool, width_s: float) -> None:
+        """Pulse each row in ``rows`` once (``target``: their targets, (len(rows), cols)) at
+        ``level_V``: one value, or one per row of ``rows`` (a row's pulse leaves every other
+        row at 0 V, so rows at different amplitudes are pulsed together exactly)."""
         index = (slice(None), slice(None)) if rows.size == self.shape[0] else (rows, slice(None))
-        tmask = target[index]
-        x_now = self._x_now(index)
+        tmask = target
+        x_now, fac = self._x_and_factor(index)
         g_e = ecram.conductance(x_now, self.dev.take(index))
         f32 = np.float32
+        lv = np.asarray(level_V, f32)
+        lv = lv.reshape(-1, 1) if lv.ndim else lv
         if potentiate:   # EG = V_P, ED = V_D, TG = 0 on targets (selector off), V_SS elsewhere
-            eg, ed = f32(level_V), f32(self.v_d_V)
+            eg, ed = lv, f32(self.v_d_V)
             tg_t, tg_o = f32(0.0), f32(self.v_ss_V)
         else:            # EG = 0, ED = V_D(level), TG = V_SS on targets (selector on), 0 elsewhere
-            eg, ed = f32(0.0), f32(level_V)
+            eg, ed = f32(0.0), lv
             tg_t, tg_o = f32(self.v_ss_V), f32(0.0)
-        g_t, g_o = selector_conductance(np.array([tg_t, tg_o]), ed, f32(0.0), self.sel)
+        g_t = selector_conductance(tg_t, ed, f32(0.0), self.sel)
+        g_o = selector_conductance(tg_o, ed, f32(0.0), self.sel)
         g_sel = np.where(tmask, g_t, g_o) * self.ref_beta_rel[index]
         v = gate_voltage(eg, ed, f32(0.0), np.where(tmask, tg_t, tg_o), g_sel, g_e,
                          self.sel.v_t_V)
-        self._update(index, x_now, v, width_s)
+        self._update(index, x_now, v, width_s, fac=fac)
 
     def _col_phase(self, target: np.ndarray, level_V: float, potentiate: bool,
                    width_s: float) -> None:
@@ -207,17 +238,45 @@ class H1E1TArray(SimArray):
             if a == 0 or not mask.any():
                 return 0
             rows = np.flatnonzero(mask.any(axis=1))
-            self._row_phase(rows, mask, abs(a) * DAC_RESOLUTION_V, a > 0, width_s)
+            self._row_phase(rows, mask[rows], abs(a) * DAC_RESOLUTION_V, a > 0, width_s)
             return int(rows.size)
-        code = np.rint(self.check_amplitude(amplitude_V) / DAC_RESOLUTION_V).astype(np.int64)
-        code = np.where(mask, code, 0)
+        idx = np.flatnonzero(mask)              # sparse: the targets only (few in late rounds)
+        amp = self.check_amplitude(amplitude_V).reshape(-1)[idx]
+        code = np.rint(amp / DAC_RESOLUTION_V).astype(np.int64)
+        cols = self.shape[1]
         for potentiate in (True, False):
             sel = (code > 0) if potentiate else (code < 0)
-            counts = np.bincount(np.abs(code[sel]))
-            for level in np.flatnonzero(counts):
-                target = sel & (np.abs(code) == level)
-                rows = np.flatnonzero(target.any(axis=1))
-                self._row_phase(rows, target, float(level) * DAC_RESOLUTION_V, potentiate, width_s)
+            ii, level = idx[sel], np.abs(code[sel])
+            if ii.size == 0:
+                continue
+            row = ii // cols                                    # ascending (flatnonzero)
+            starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+            if np.array_equal(np.minimum.reduceat(level, starts), np.maximum.reduceat(level, starts)):
+                rows = row[starts]                              # one amplitude per row: one pass
+                tmask = np.zeros((rows.size, cols), bool)
+                tmask[np.repeat(np.arange(rows.size), np.diff(np.r_[starts, ii.size])), ii % cols] = True
+                self._row_phase(rows, tmask, level[starts] * DAC_RESOLUTION_V, potentiate, width_s)
+                n_pulses += rows.size
+                continue
+            # each row's distinct amplitudes in ascending order: pass k pulses every row due a
+            # k-th amplitude.  A row's pulse leaves all other rows at exactly 0 V, so the k-th
+            # pulses of all rows are computed in one pass, exactly (k = 1 only, when every row
+            # has one amplitude per phase, as with row_amplitude = max)
+            order = np.lexsort((level, row))
+            ii, level, row = ii[order], level[order], row[order]
+            new = np.r_[True, (row[1:] != row[:-1]) | (level[1:] != level[:-1])]
+            first = np.r_[True, row[1:] != row[:-1]]
+            group = np.cumsum(new) - 1                          # (row, level) group id
+            row_start_group = np.maximum.accumulate(np.where(first, group, 0))
+            rank = group - row_start_group                      # k - 1
+            for k in range(int(rank.max()) + 1):
+                at = rank == k
+                rows, pos = np.unique(row[at], return_inverse=True)
+                lev = np.zeros(rows.size, np.int64)
+                lev[pos] = level[at]
+                tmask = np.zeros((rows.size, cols), bool)
+                tmask[pos, ii[at] % cols] = True
+                self._row_phase(rows, tmask, lev * DAC_RESOLUTION_V, potentiate, width_s)
                 n_pulses += rows.size
         return n_pulses
 

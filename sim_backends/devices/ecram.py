@@ -40,6 +40,8 @@ class EcramParams:
     nu: float
     tau_s: float
     nu_sigma: float
+    #: |dose| above which a pulse counts as a programming event (restarts the relaxation clock)
+    programmed_dose: float = 0.0
 
     @classmethod
     def from_card(cls, card: dict[str, Any] | str) -> "EcramParams":
@@ -53,7 +55,8 @@ class EcramParams:
             read_abs_sigma_S=num(c, "noise.read_abs_sigma_S"),
             g_sigma=num(c, "variation.g_sigma"), floor_sigma=num(c, "variation.floor_sigma"),
             k_sigma=num(c, "variation.k_sigma"), nu=num(c, "retention.nu"),
-            tau_s=num(c, "retention.tau_s"), nu_sigma=num(c, "retention.nu_sigma"))
+            tau_s=num(c, "retention.tau_s"), nu_sigma=num(c, "retention.nu_sigma"),
+            programmed_dose=num(c, "retention.programmed_dose", 0.0))
 
 
 @dataclass
@@ -108,6 +111,13 @@ def relaxed_state(x: np.ndarray, t_since_s: np.ndarray | float, dev_nu: np.ndarr
         return np.asarray(x, dtype=np.float32)
     factor = np.exp(-dev_nu * np.log(np.float32(1.0) + t / np.float32(tau_s)))
     return (x * factor).astype(np.float32)
+
+
+def retention_factor(t_since_s: np.ndarray | float, dev_nu: np.ndarray,
+                     tau_s: float) -> np.ndarray:
+    """(1 + t / tau)^(-nu): the fraction of the programmed state left after ``t_since_s``."""
+    t = np.maximum(np.asarray(t_since_s, dtype=np.float32), np.float32(0.0))
+    return np.exp(-dev_nu * np.log(np.float32(1.0) + t / np.float32(tau_s))).astype(np.float32)
 
 
 def pulse_dose(v_gc: np.ndarray, width_s: np.ndarray | float, dev: EcramDevices,
