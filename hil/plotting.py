@@ -1,7 +1,9 @@
 """`hil plot`: each protocol draws its own view; this file only sets up the figure and saves it."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import matplotlib
 
@@ -10,6 +12,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from hil.store import Run  # noqa: E402
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@contextmanager
+def saved_figure(png: str | Path, *, figsize: tuple[float, float] = (7.5, 5),
+                 dpi: int = 120) -> Iterator["Figure"]:
+    """A figure that is laid out and saved to ``png`` when the block succeeds, and always closed
+    (so long plotting loops do not leak memory)."""
+    fig = plt.figure(figsize=figsize)
+    try:
+        yield fig
+        fig.tight_layout()
+        fig.savefig(png, dpi=dpi)
+    finally:
+        plt.close(fig)
+
 
 def plot_run(path: str | Path, png: str | Path, dpi: int = 130) -> Path:
     """Render the protocol's standard view of run file ``path`` into ``png``."""
@@ -17,12 +36,6 @@ def plot_run(path: str | Path, png: str | Path, dpi: int = 130) -> Path:
 
     run = Run.open(path)
     cls = get_protocol(run.attrs["protocol"])
-    fig = plt.figure(figsize=(7.5, 5))
-    try:
+    with saved_figure(png, dpi=dpi) as fig:
         cls.plot(run, fig)
-        fig.tight_layout()
-        png = Path(png)
-        fig.savefig(png, dpi=dpi)
-    finally:
-        plt.close(fig)
-    return png
+    return Path(png)

@@ -3,24 +3,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.cm
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from hil.analysis.drift import ReferenceFit, StateStats  # noqa: E402
+from hil.analysis.drift import ReferenceFit, StateStats
+from hil.plotting import saved_figure
 
 
 def plot_drift(stats: StateStats, ref: ReferenceFit, snapshot_G_S: np.ndarray,
                state: np.ndarray, t_snapshot_s: float, png: str | Path, dpi: int = 130) -> Path:
     """Two panels: (a) per-state mean ± σ vs t with the fitted mean line, (b) histograms of
     G per state at ``t_snapshot_s`` (``snapshot_G_S`` (rows, cols), ``state`` (rows, cols))."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    try:
+    with saved_figure(png, figsize=(11, 4.5), dpi=dpi) as fig:
+        ax1, ax2 = fig.subplots(1, 2)
         keep = stats.t_s > 0
         t = stats.t_s[keep]
-        colors = plt.cm.viridis(np.linspace(0, 0.9, len(stats.states)))
+        colors = matplotlib.cm.viridis(np.linspace(0, 0.9, len(stats.states)))
         for k, c in enumerate(colors):
             m = stats.mean_G_S[k, keep] * 1e6
             s = stats.std_G_S[k, keep] * 1e6
@@ -41,9 +39,4 @@ def plot_drift(stats: StateStats, ref: ReferenceFit, snapshot_G_S: np.ndarray,
         ax2.set_xlabel("conductance (µS)")
         ax2.set_ylabel("cells")
         ax2.set_title(f"per-state distributions at t = {t_snapshot_s:.3g} s", fontsize=9)
-        fig.tight_layout()
-        png = Path(png)
-        fig.savefig(png, dpi=dpi)
-    finally:
-        plt.close(fig)
-    return png
+    return Path(png)

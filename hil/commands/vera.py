@@ -247,12 +247,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _plot(plain: list[dict], comp: list[dict], acc0: float, set_t_s, png: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hil.plotting import saved_figure
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    try:
+    with saved_figure(png, figsize=(7, 4.2), dpi=130) as fig:
+        ax = fig.subplots()
         t = [r["t_s"] for r in plain]
         for rows, label, fmt in ((plain, "no compensation", "o-"), (comp, "VeRA+", "s-")):
             ax.errorbar(t, [r["mean"] for r in rows], [r["std"] for r in rows], fmt=fmt,
@@ -266,10 +264,6 @@ def _plot(plain: list[dict], comp: list[dict], acc0: float, set_t_s, png: str) -
         ax.set_title(f"accuracy vs drift time ({len(set_t_s)} VeRA+ sets, green: set starts)",
                      fontsize=9)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(png, dpi=130)
-    finally:
-        plt.close(fig)
 
 
 def cmd_overhead(args: argparse.Namespace) -> int:
