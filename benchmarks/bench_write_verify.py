@@ -9,7 +9,10 @@ Status (2026-11-23): the ECRAM relaxation clock restarts only on programming eve
 retention.programmed_dose; half-select micro-doses no longer restart the steep early relaxation)
 and the simulator pulses the k-th amplitude of every row in one exact pass; the 4 Mb map then
 converges (>= 99.9 %) but needs ~200 rounds, each touching nearly every row (pulse phases,
-verify of the pulsed rows), so the run is still several times slower than the 60 s target.
+verify of the pulsed rows), so the run is still slower than the 60 s target: 95.4 s (was 117.3 s
+before the whole-row verify path `IsppEngine.decide_rows` and the compact checkpoint; same
+outcome, 99.996 %, mean 20.12 / max 189 pulses).  Profile (1024², cProfile): over half of
+the time is the simulator's pulse phases (`H1e1tArray.program`), then its verify reads.
 
 Run:  python benchmarks/bench_write_verify.py [--size 2048] [--loop-size 16] [--row-amplitude max]
       python -m pytest -m bench benchmarks/bench_write_verify.py -s

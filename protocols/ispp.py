@@ -96,6 +96,7 @@ class IsppEngine:
         n = self.target.size
         sel = np.isfinite(self.target)
         self.selected = sel
+        self.n_selected = int(np.count_nonzero(sel))
         self.active = sel.copy()
         self.converged = np.zeros(n, bool)
         self.stuck = np.zeros(n, bool)
@@ -145,13 +146,54 @@ class IsppEngine:
         if was_conv.any():
             ci = idx[was_conv]
             out = np.abs(g_all[was_conv] - self.target[ci]) > self.tol[ci]
-            re = ci[out]
-            self.converged[re] = False
-            self.active[re] = True
-            self.direction[re] = 0
-            self.n_reopened += re.size
+            self._reopen(ci[out])
         keep_act = self.active[idx]
-        idx, g = idx[keep_act], g_all[keep_act]
+        self._decide_active(idx[keep_act], g_all[keep_act])
+
+    def _reopen(self, re: np.ndarray) -> None:
+        """Converged cells ``re`` found outside their band: program them again from the start."""
+        self.converged[re] = False
+        self.active[re] = True
+        self.direction[re] = 0
+        self.n_reopened += re.size
+
+    def decide_rows(self, rows: np.ndarray | None, G_S: np.ndarray, check_rows: np.ndarray) -> float:
+        """`decide` for a block of whole rows read at once, without per-cell gathers of the
+        (mostly converged) block: ``rows`` ascending (None = all rows), ``G_S`` their read
+        (len(rows), cols); the active cells of every row are decided and the converged cells
+        of the rows where ``check_rows`` (bool per block row) is set are checked for reopening.
+        The same cells, values and order as `decide` of their flat indices; returns the mean
+        |G - target| / target of the verified cells (the history column), NaN if none."""
+        n_cols = self.shape[1]
+        sel = slice(None) if rows is None else rows
+        t = self.target.reshape(self.shape)[sel]
+        act = self.active.reshape(self.shape)[sel]
+        conv = self.converged.reshape(self.shape)[sel] & check_rows[:, None]
+        verify = act | conv
+        g_last = self.g_last.reshape(self.shape)
+        if rows is None:
+            np.copyto(g_last, G_S, casting="same_kind", where=verify)
+            gl = g_last
+        else:
+            gl = np.where(verify, G_S.astype(np.float32), g_last[rows])
+            g_last[rows] = gl
+        base = (np.arange(self.shape[0]) if rows is None else rows) * n_cols
+
+        def flat(fl: np.ndarray) -> np.ndarray:     # block position -> flat array index
+            return base[fl // n_cols] + fl % n_cols
+
+        out = conv & (np.abs(G_S - t) > self.tol.reshape(self.shape)[sel])
+        if out.any():
+            self._reopen(flat(np.flatnonzero(out)))
+            act = act | out
+        fl = np.flatnonzero(act)
+        self._decide_active(flat(fl), G_S.reshape(-1)[fl])
+        tv = t[verify]
+        rel = np.abs(gl[verify] - tv) / np.maximum(tv, 1e-30)
+        return float(rel.mean()) if rel.size else float("nan")
+
+    def _decide_active(self, idx: np.ndarray, g: np.ndarray) -> None:
+        """The ladder decision for active cells ``idx`` (ascending) read at ``g``."""
         tol = self.tol[idx]
         err = g - self.target[idx] - self.aim * tol          # distance from the aim point
         ok = np.abs(err) <= self.settle * tol
@@ -195,13 +237,18 @@ class IsppEngine:
         self.pulsed[idx] = True
 
     def record(self, pulse: int, n_up: int, n_down: int, v_up: np.ndarray, v_down: np.ndarray,
-               verified: np.ndarray) -> None:
-        """Append one row of `HISTORY_COLUMNS` (called after `decide` of the cells ``verified``)."""
-        rel = np.abs(self.g_last[verified] - self.target[verified]) / np.maximum(self.target[verified], 1e-30)
+               verified: np.ndarray, rel_mean: float | None = None) -> None:
+        """Append one row of `HISTORY_COLUMNS` (called after `decide` of the cells ``verified``;
+        ``rel_mean``: their mean relative error where already known, from `decide_rows`)."""
+        if rel_mean is None:
+            rel = np.abs(self.g_last[verified] - self.target[verified]) / np.maximum(self.target[verified], 1e-30)
+            rel_mean = float(rel.mean()) if rel.size else float("nan")
+        n_act, n_conv, n_stuck = (np.count_nonzero(a) for a in (self.active, self.converged, self.stuck))
+        # active, converged and stuck cells are disjoint subsets of the selected ones
+        n_failed = self.n_selected - n_act - n_conv - n_stuck
         self.history.append([
-            float(pulse), float(np.count_nonzero(self.active)), float(np.count_nonzero(self.converged)),
-            float(np.count_nonzero(self.stuck)), float(np.count_nonzero(self.failed())), float(n_up),
-            float(n_down), float(rel.mean()) if rel.size else float("nan"),
+            float(pulse), float(n_act), float(n_conv), float(n_stuck), float(n_failed), float(n_up),
+            float(n_down), rel_mean,
             float(v_up.max()) if v_up.size else 0.0, float(v_down.max()) if v_down.size else 0.0,
             float(self.n_reopened)])
 
@@ -210,11 +257,16 @@ class IsppEngine:
         return flat.reshape(self.shape)
 
     # -- checkpoint --------------------------------------------------------------------------
-    _ARRAYS = ("active", "converged", "stuck", "n_pulses", "level", "direction", "streak",
-               "g_ref", "g_last", "pulsed")
+    # g_last is not checkpointed: it is only read (by `record`) in the round that set it.  The
+    # ladder state of inactive cells is never read again (direction is 0 there, and a reopened
+    # cell restarts from direction 0), so it is stored for the active cells only.
+    _ARRAYS = ("active", "converged", "stuck", "n_pulses", "pulsed")
+    _ACTIVE_ARRAYS = ("level", "direction", "streak", "g_ref")
 
     def state_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in self._ARRAYS}
+        for k in self._ACTIVE_ARRAYS:
+            out[k] = getattr(self, k)[self.active]
         out["history"] = np.asarray(self.history, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
         out["n_reopened"] = int(self.n_reopened)
         return out
@@ -226,5 +278,18 @@ class IsppEngine:
             if arr.shape != cur.shape:
                 raise ValueError(f"checkpoint array {k!r} has shape {arr.shape}, expected {cur.shape}")
             setattr(self, k, arr.astype(cur.dtype, copy=True))
+        n_active = int(np.count_nonzero(self.active))
+        for k in self._ACTIVE_ARRAYS:
+            arr = np.asarray(state[k])
+            cur = getattr(self, k)
+            full = np.zeros_like(cur) if k != "g_ref" else np.full_like(cur, np.nan)
+            if arr.shape == cur.shape:          # a checkpoint of the whole array
+                full[:] = arr
+            elif arr.shape == (n_active,):
+                full[self.active] = arr
+            else:
+                raise ValueError(f"checkpoint array {k!r} has shape {arr.shape}, expected {cur.shape} "
+                                 f"or ({n_active},) (the active cells)")
+            setattr(self, k, full)
         self.history = [list(map(float, r)) for r in np.asarray(state["history"]).reshape(-1, len(HISTORY_COLUMNS))]
         self.n_reopened = int(state.get("n_reopened", 0))

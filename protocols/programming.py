@@ -5,7 +5,10 @@ One *iteration* is: pulse every unconverged cell once (a potentiation phase with
 that are below their band, then a depression phase with all cells above it; one vectorized
 `Backend.pulse_cells` call with signed amplitudes, through the array's selection scheme),
 then read the unconverged cells and the converged cells of the pulsed rows (half-select
-disturb may have moved them) and let the engine decide the next amplitudes.
+disturb may have moved them) and let the engine decide the next amplitudes.  Where those
+cells span every column (all but the smallest arrays), the verify reads whole rows and the
+engine decides on the row block (`IsppEngine.decide_rows`: no per-cell gathers of the mostly
+converged cells; the same reads and decisions as the per-cell path).
 
 Event logging (bounded at any array size): while at most ``event_cells_max`` cells are
 programmed, every pulse and every verify read is one `/events` row per cell; above that,
@@ -193,14 +196,45 @@ class ArrayProgrammer:
                     eng.count_pulses(idx)
                     self._log(run, step, "pulse", idx, amp, None)
         rows = _rows_of(np.concatenate([up, down]), eng.shape) if up.size + down.size else None
-        # verify the active cells and, in rows just pulsed, the converged ones (half-select disturb)
-        idx = eng.verify_index(rows)
-        if idx.size:
-            g = self._read(idx, cols)
-            self._log(run, step, "read", idx, None, g)
-            eng.decide(idx, g)
-        eng.record(self.iteration, up.size, down.size, v_up, v_down, idx)
+        if not self._verify_rows(run, step, rows, up.size, down.size, v_up, v_down):
+            # verify the active cells and, in rows just pulsed, the converged ones (half-select disturb)
+            idx = eng.verify_index(rows)
+            if idx.size:
+                g = self._read(idx, cols)
+                self._log(run, step, "read", idx, None, g)
+                eng.decide(idx, g)
+            eng.record(self.iteration, up.size, down.size, v_up, v_down, idx)
         self.iteration += 1
+
+    def _verify_rows(self, run: "Run", step: int, pulsed_rows: np.ndarray | None, n_up: int, n_down: int,
+                     v_up: np.ndarray, v_down: np.ndarray) -> bool:
+        """The verify of `iterate` as whole-row reads (`IsppEngine.decide_rows`) when the cells
+        to verify span every column, as in all but the smallest arrays; the same cells, reads
+        and decisions as the per-cell path.  False (nothing done) where they do not."""
+        eng = self.engine
+        if self.per_cell:
+            return False
+        n_rows = eng.shape[0]
+        act = eng.active.reshape(eng.shape)
+        prow = np.zeros(n_rows, bool)
+        if pulsed_rows is not None:
+            prow[pulsed_rows] = True
+        need = act.any(axis=1) | (prow & eng.converged.reshape(eng.shape).any(axis=1))
+        rows = np.flatnonzero(need)
+        if rows.size == 0:
+            return False
+        full = rows.size == n_rows
+        sel = slice(None) if full else rows
+        ver = act[sel] | (eng.converged.reshape(eng.shape)[sel] & prow[sel, None])
+        if not ver.any(axis=0).all():
+            return False
+        G = np.asarray(self.backend.read(None if full else rows, None, v_read_V=self.v_read_V))
+        t = self.backend.clock.now()
+        rel_mean = eng.decide_rows(None if full else rows, G, prow[sel])
+        run.append_events(make_events(1, t_s=t, V_V=0.0, width_s=0.0, G_S=float(G[ver].mean()),
+                                      step=step, op="read"))
+        eng.record(self.iteration, n_up, n_down, v_up, v_down, np.empty(0, np.int64), rel_mean)
+        return True
 
     def _read(self, idx: np.ndarray, cols: int) -> np.ndarray:
         r, c = idx // cols, idx % cols

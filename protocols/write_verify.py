@@ -20,7 +20,8 @@ Events: per-cell rows up to ``event_cells_max`` programmed cells, aggregate rows
 ``n_pulses``, ``error_S``/``rel_error``, ``converged``, ``stuck``, ``final_G_S``,
 ``target_G_S``, ``state``; summaries ``convergence_rate`` (attrs: mean/max pulses),
 ``pulse_hist``, ``error_hist`` and ``history`` (one row per round).  Checkpoints are written
-every max(10, cells / 1e5) rounds (41 rounds at 4 Mb, where one checkpoint is ~150 MB).
+every max(10, cells / 1e5) rounds (41 rounds at 4 Mb, where one checkpoint is ~85 MB: 50 MB
+simulated array, 34 MB engine flags/pulse counts, plus the ladder state of the active cells).
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ class WriteVerify(Protocol):
         fill_presets(self.values, self.backend.device)
         self.p = SimpleNamespace(**self.values)
         self.prog = make_programmer(self.backend, self.target, self.values, (self.levels[0], self.levels[-1]))
-        # large arrays checkpoint less often: a 4 Mb checkpoint (engine + array state) is ~150 MB
+        # large arrays checkpoint less often: a 4 Mb checkpoint (engine + array state) is ~85 MB
         self.batch_steps = max(type(self).batch_steps, int(self.mask.sum()) // 100_000)
 
     def n_steps(self) -> int:

@@ -92,6 +92,11 @@ def test_state_dict_round_trip_continues_identically():
     drive(c, gb, np.zeros(64, bool), 293)
     np.testing.assert_array_equal(ga, gb)
     np.testing.assert_array_equal(a.n_pulses, c.n_pulses)
+    state = b.state_dict()                       # ladder state of the active cells only
+    assert state["level"].shape == state["g_ref"].shape == (int(b.active.sum()),) and "g_last" not in state
+    state["level"] = state["level"][:-1]
+    with pytest.raises(ValueError, match="checkpoint array 'level' has shape"):
+        mk().load_state_dict(state)
 
 
 def test_levels_and_card_defaults():

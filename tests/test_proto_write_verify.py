@@ -68,6 +68,21 @@ def test_aggregate_events_above_threshold_and_range_tolerance(tmp_path):
     np.testing.assert_allclose(tol, 0.02 * (lv[-1] - lv[0]), rtol=1e-6)
 
 
+def test_whole_row_verify_matches_the_per_cell_path(tmp_path, monkeypatch):
+    """Above event_cells_max the verify reads whole rows (IsppEngine.decide_rows): the same
+    reads, decisions and outcome as the per-cell path, cell for cell."""
+    from protocols.ispp import IsppEngine
+    faults = {"stuck_on": [[1, 1]]}
+    a, _ = _run(tmp_path, "cell.h5", shape=(16, 16), faults=faults, event_cells_max=4096)
+    calls, orig = [], IsppEngine.decide_rows
+    monkeypatch.setattr(IsppEngine, "decide_rows", lambda self, *args: calls.append(1) or orig(self, *args))
+    b, _ = _run(tmp_path, "rows.h5", shape=(16, 16), faults=faults, event_cells_max=0)
+    assert len(calls) > 10                                 # the whole-row path did run
+    assert (a.read_events()["row"] >= 0).all() and (b.read_events()["row"] == -1).all()
+    for name in ("final_G_S", "n_pulses", "converged", "stuck", "history"):
+        np.testing.assert_array_equal(a.read_result(name), b.read_result(name), err_msg=name)
+
+
 def test_dead_cells_are_given_up_and_working_cells_converge(tmp_path):
     run, _ = _run(tmp_path, shape=(8, 8), faults={"stuck_on": [[1, 1]], "stuck_off": [[2, 5]]},
                   target="uniform:8")
