@@ -185,8 +185,9 @@ def _step_with_retry(proto: Protocol, run: Run, i: int) -> None:
 
 
 def _log_fault(run: Run, step: int, message: str) -> None:
-    faults = run.attrs.get("faults")
+    attrs = run.attrs
+    faults = attrs.get("faults")
     entries = json.loads(faults) if isinstance(faults, str) else []
     entries.append({"step": step, "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "message": message})
-    run.set_status(run.status, run.attrs.get("message"), faults=entries)
+    run.set_status(attrs["status"], attrs.get("message"), faults=entries)

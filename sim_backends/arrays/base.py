@@ -14,6 +14,7 @@ import numpy as np
 from hil.backend import line_index
 from hil.clock import Clock, VirtualClock
 from hil.errors import ParameterError
+from sim_backends.devices._card import get_card
 from sim_backends.devices.faults import FaultMap, build_faults
 
 MAX_CELLS = 8192 * 8192
@@ -48,9 +49,16 @@ class SimArray:
     """Base class: shape, seeded RNG, clock, faults and per-cell programming time."""
 
     kind = "abstract"
+    #: the device-card ``kind`` this array type is built from, and the device it names
+    card_kind = ""
+    device_name = ""
 
-    def __init__(self, shape: Sequence[int], card: dict[str, Any], seed: int = 0,
+    def __init__(self, shape: Sequence[int], card: dict[str, Any] | str, seed: int = 0,
                  clock: Clock | None = None, faults: Mapping[str, Any] | None = None) -> None:
+        card = get_card(card)
+        if self.card_kind and card.get("kind") != self.card_kind:
+            raise ParameterError(f"{self.kind} arrays need {self.device_name} card; "
+                                 f"{card.get('name')!r} is kind {card.get('kind')!r}")
         self.shape = check_shape(shape)
         self.card = card
         self.seed = int(seed)

@@ -37,7 +37,7 @@ from hil.clock import Clock
 from hil.errors import ParameterError
 from sim_backends.arrays.base import SimArray, per_line
 from sim_backends.devices import ecram
-from sim_backends.devices._card import get_card, num
+from sim_backends.devices._card import num
 from sim_backends.devices.faults import apply_read_faults
 from sim_backends.devices.mtt import mtt_current_linear
 from sim_backends.devices.h1e1t_cell import gate_voltage, selector_conductance
@@ -57,15 +57,13 @@ class H1E1TArray(SimArray):
     """ECRAM H-1E1T array with float32 ionic state ``x`` (see module docstring)."""
 
     kind = "h1e1t"
+    card_kind, device_name = "ecram", "an ECRAM"
 
     def __init__(self, shape: Sequence[int], card: dict[str, Any] | str = "ecram_wox_lipon",
                  seed: int = 0, clock: Clock | None = None,
                  faults: Mapping[str, Any] | None = None) -> None:
-        card = get_card(card)
-        if card.get("kind") != "ecram":
-            raise ParameterError(f"H-1E1T arrays need an ECRAM card; {card.get('name')!r} is "
-                                 f"kind {card.get('kind')!r}")
         super().__init__(shape, card, seed, clock, faults)
+        card = self.card
         self.params = ecram.EcramParams.from_card(card)
         self.dev = ecram.sample_devices(self.shape, self.params, self._device_rng)
         h = card.get("h1e1t", {})

@@ -30,7 +30,7 @@ from hil.clock import Clock
 from hil.errors import ParameterError
 from sim_backends.arrays.base import SimArray, per_line
 from sim_backends.devices import rram
-from sim_backends.devices._card import get_card, num
+from sim_backends.devices._card import num
 from sim_backends.devices.drift import EmpiricalDrift, ReferenceDrift
 from sim_backends.devices.faults import apply_read_faults
 from sim_backends.devices.mtt import node_voltage_newton, unit_current
@@ -45,15 +45,13 @@ class RRAM1T1RArray(SimArray):
     """1T1R RRAM array with float32 filament state ``w`` (see module docstring)."""
 
     kind = "1t1r"
+    card_kind, device_name = "rram", "an RRAM"
 
     def __init__(self, shape: Sequence[int], card: dict[str, Any] | str = "rram_hfox_1t1r",
                  seed: int = 0, clock: Clock | None = None,
                  faults: Mapping[str, Any] | None = None) -> None:
-        card = get_card(card)
-        if card.get("kind") != "rram":
-            raise ParameterError(f"1T1R arrays need an RRAM card; {card.get('name')!r} is kind "
-                                 f"{card.get('kind')!r}")
         super().__init__(shape, card, seed, clock, faults)
+        card = self.card
         self.params = rram.RramParams.from_card(card)
         arr = card.get("array", {})
         self.tr = TransistorParams.from_card(arr.get("transistor", "transistor_nmos_lvt"))
