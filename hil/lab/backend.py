@@ -5,14 +5,13 @@ A lab station names the instruments and a *wiring* that says how they reach the 
 - ``wiring = "array_controller"``: one array-controller board (our open framed protocol,
   docs/array-controller-protocol.md) drives every line and reads currents.
 - ``wiring = "b1500_matrix"``: a B1500A (SMUs + SPGU) reaches the array pins through a
-  switch matrix; see `hil.lab_matrix`.
+  switch matrix; see `hil.lab.matrix`.
 
 An instrument address ``"loopback"`` connects the driver in-process to an emulator of the
 same station (no sockets), which is how the drivers are tested without a bench.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,51 +20,10 @@ from hil.backend import Backend, Cell, Lines, check_width, line_index
 from hil.cards import load_card
 from hil.clock import Clock, RealClock
 from hil.errors import HilError, ParameterError, StationError
+from hil.lab.drivers import make_driver
 from hil.transport import LoopbackTransport, Transport, open_transport
 
 WIRINGS = ("array_controller", "b1500_matrix")
-
-
-def check_instruments_package() -> Any:
-    """Import hil's ``instruments`` package; fail clearly if InstrumentKit's shadows it."""
-    mod = importlib.import_module("instruments")
-    if not getattr(mod, "__hil__", False):
-        raise ImportError(
-            f"the 'instruments' package imported from {getattr(mod, '__file__', '?')!r} is not "
-            "hil's lab drivers (InstrumentKit installs a package of the same name). Uninstall "
-            "InstrumentKit (`pip uninstall instrumentkit`) or use a separate environment.")
-    return mod
-
-
-#: station ``driver`` names -> what they drive (shown by `hil list`)
-DRIVERS = {
-    "b1500": "Keysight B1500A: SMUs (FLEX over VISA) and B1525A SPGU pulse units",
-    "pulsegen": "SCPI pulse generator (33500/81160-class)",
-    "switch_matrix": "SCPI switch matrix (E5250A/B2200A-class)",
-    "probe_station": "probe station (MPI SENTIO-style remote commands)",
-    "array_controller": "open array-controller board (framed binary protocol over serial/TCP)",
-}
-
-
-def make_driver(driver: str, transport: Transport, name: str, options: dict[str, Any]) -> Any:
-    """Driver object for a station ``driver`` name."""
-    check_instruments_package()
-    if driver == "b1500":
-        from instruments.b1500 import B1500
-        return B1500(transport, name)
-    if driver == "pulsegen":
-        from instruments.pulsegen import PulseGenerator
-        return PulseGenerator(transport, name, channel=int(options.get("channel", 1)))
-    if driver == "switch_matrix":
-        from instruments.switch_matrix import SwitchMatrix
-        return SwitchMatrix(transport, name, card=int(options.get("card", 1)))
-    if driver == "probe_station":
-        from instruments.probe_station import ProbeStation
-        return ProbeStation(transport, name)
-    if driver == "array_controller":
-        from instruments.array_controller import ArrayController
-        return ArrayController(transport, name)
-    raise StationError(f"unknown driver {driver!r}; allowed: {', '.join(DRIVERS)}")
 
 
 def _transport_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +32,7 @@ def _transport_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 class InstrumentBackend(Backend):
-    """Backend composed of drivers; the work is done by a wiring object (`lab_*` modules)."""
+    """Backend composed of drivers; the work is done by a wiring object (`hil.lab.controller`, `hil.lab.matrix`)."""
 
     kind = "lab"
 
@@ -118,9 +76,9 @@ class InstrumentBackend(Backend):
                 drivers[inst["name"]] = (inst["driver"], make_driver(inst["driver"], tr,
                                                                      inst["name"], opts))
             if wiring == "array_controller":
-                from hil.lab_controller import ControllerWiring as W
+                from hil.lab.controller import ControllerWiring as W
             else:
-                from hil.lab_matrix import MatrixWiring as W
+                from hil.lab.matrix import MatrixWiring as W
             w = W.from_drivers(drivers, shape, card, table)
         except BaseException:
             for _, d in drivers.values():

@@ -7,7 +7,7 @@ import numpy as np
 
 from hil.backend import Cell, Lines
 from hil.errors import HilError, StationError
-from hil.lab_scheme import h1e1t_row_pulses
+from hil.lab.scheme import h1e1t_row_pulses
 
 
 class ControllerWiring:

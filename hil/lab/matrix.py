@@ -11,7 +11,7 @@ role is ``[backend] roles`` (default `DEFAULT_ROLES`).
 - apply_pulse: pins with a non-zero level go to the gate / select pulse outputs (both SPGU
   channels, or both channels of the pulse generator fired by one bus trigger) or the
   drain-bias SMU, all others to ground; one pulse.  One level per line group.
-- pulse_cells: `hil.lab_scheme.h1e1t_row_pulses`, one apply_pulse each.
+- pulse_cells: `hil.lab.scheme.h1e1t_row_pulses`, one apply_pulse each.
 - iv_sweep: staircase sweep of the sweep SMU on G<r>, drain current of (r, c) measured.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from hil.backend import Cell, Lines
 from hil.errors import InstrumentError, ParameterError, StationError
-from hil.lab_scheme import h1e1t_levels, h1e1t_row_pulses
+from hil.lab.scheme import h1e1t_levels, h1e1t_row_pulses
 
 DEFAULT_INPUTS = ("GNDU", "SMU4", "SMU5", "SMU6", "SMU7", "SPGU101", "SPGU102", "PG1", "PG2")
 DEFAULT_ROLES = {"ground": "GNDU", "drain_smu": "SMU4", "sweep_smu": "SMU5",
