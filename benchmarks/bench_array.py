@@ -1,6 +1,7 @@
 """Speed / memory of the simulated arrays at 256^2, 1024^2 and 2048^2 (4 Mb) cells.
 
 Run:  python benchmarks/bench_array.py            (prints a table)
+      python benchmarks/bench_array.py --baseline --sizes 1024   (kernels vs commit 462508a)
       python -m pytest -m bench benchmarks/bench_array.py
 Memory: bytes of the array's persistent numpy state, and tracemalloc peak of each operation
 (numpy reports its buffers to tracemalloc).  Times: best of ``repeat`` wall-clock runs.
@@ -94,15 +95,81 @@ def test_4mb_array_fits_and_is_fast(array):
     assert r["mtt_read_s"] < 5.0          # full-array MTT read (RRAM: nonlinear divider solve)
 
 
+#: per-operation timings of one tree, in a child process (JSON line): a full-array
+#: potentiation phase, a depression phase with per-row amplitudes, a full read, a read of
+#: every other row, a single-cell read, and (both trees) numpy's float32 normal draw
+_KERNELS_CHILD = """
+import json, sys, time
+import numpy as np
+from sim_backends import SimBackend
+n = int(sys.argv[1])
+b = SimBackend((n, n), seed=0)
+rng = np.random.default_rng(1)
+mask = rng.random((n, n)) < 0.5
+amp = -rng.choice([3.0, 5.0, 8.0], (n, 1)) * np.ones((1, n))
+ops = {"pulse_full": lambda: b.pulse_cells(mask, 10.0, 2e-3),
+       "pulse_rows": lambda: b.pulse_cells(mask, amp, 2e-3),
+       "read_full": lambda: b.read(),
+       "read_half_rows": lambda: b.read(np.arange(0, n, 2)),
+       "read_cell": lambda: b.read([3], [5]),
+       "np_normal": lambda: rng.standard_normal(n * n, dtype=np.float32)}
+out = {}
+for name, fn in ops.items():
+    fn()
+    times = []
+    for _ in range(200 if name == "read_cell" else 3):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    out[name] = min(times)
+print(json.dumps(out))
+"""
+
+
+def kernels_vs_baseline(n: int = 1024, repeats: int = 2) -> dict[str, dict[str, float]]:
+    """Best CPU time per operation of this tree and of commit 462508a, alternating processes."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from bench_write_verify import ROOT, baseline_tree
+    res: dict[str, dict[str, float]] = {"new": {}, "old": {}}
+    with tempfile.TemporaryDirectory() as d:
+        trees = {"new": ROOT, "old": baseline_tree(Path(d))}
+        for _ in range(repeats):
+            for tag, root in trees.items():
+                r = subprocess.run([sys.executable, "-c", _KERNELS_CHILD, str(n)], check=True, text=True,
+                                   capture_output=True, cwd=root, env=dict(os.environ, PYTHONPATH=str(root)))
+                for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items():
+                    res[tag][k] = min(v, res[tag].get(k, float("inf")))
+    print(f"H-1E1T {n}x{n}, best CPU time per operation (load avg {os.getloadavg()[0]:.1f}):")
+    for k in res["new"]:
+        unit, f = ("µs", 1e6) if k == "read_cell" else ("ms", 1e3)
+        print(f"  {k:15s} new {f * res['new'][k]:9.1f} {unit}   462508a {f * res['old'][k]:9.1f} {unit}"
+              f"   ratio {res['old'][k] / res['new'][k]:5.2f}x")
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python benchmarks/bench_array.py [h1e1t|1t1r ...] [--sizes 256,1024]``."""
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("arrays", nargs="*", default=["h1e1t", "1t1r"], choices=["h1e1t", "1t1r"])
+    ap.add_argument("arrays", nargs="*", help="h1e1t and/or 1t1r (default both)")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--baseline", action="store_true",
+                    help="per-operation CPU time vs commit 462508a (H-1E1T, first size)")
     args = ap.parse_args(argv)
+    if args.baseline:
+        kernels_vs_baseline(int(args.sizes.split(",")[0]))
+        return
     rows = []
-    for array in args.arrays:
+    bad = set(args.arrays) - {"h1e1t", "1t1r"}
+    if bad:
+        ap.error(f"array types {sorted(bad)}; allowed: h1e1t, 1t1r")
+    for array in args.arrays or ["h1e1t", "1t1r"]:
         for n in (int(v) for v in args.sizes.split(",")):
             r = bench(n, array)
             r["array"] = array

@@ -40,6 +40,8 @@ resources:
 STATION = """
 [backend]
 type = "lab"
+device = "ecram_wox_lipon"
+wiring = "b1500_matrix"
 rows = 8
 cols = 8
 [[instruments]]
@@ -73,7 +75,7 @@ def _serve_rates(resource: str, seconds: float, out: dict[str, float], tag: str)
     import pyvisa
     rm = pyvisa.ResourceManager("@py")
     inst = rm.open_resource(resource, read_termination="\r\n", write_termination="\n",
-                            timeout=5000)
+                            timeout=60000)  # first TI may JIT-compile kernels
     assert inst.query("*IDN?") == IDN
     # route cell (0, 0): D0 <- SMU4 (input 2), T0 <- SMU6 (input 4), S0 <- GNDU (input 1);
     # matrix outputs: G0..7 = 1..8, T0..7 = 9..16, D0..7 = 17..24, S0..7 = 25..32
@@ -107,7 +109,9 @@ def measure(seconds: float = 2.0) -> dict[str, float]:
         proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(st)], stdout=subprocess.PIPE,
                                 text=True)
         try:
-            resource = proc.stdout.readline().split()[2]
+            # `hil serve` prints a header line, one line per instrument, then "ready, ..."
+            lines = iter(proc.stdout.readline, "")
+            resource = next(ln for ln in lines if ln.startswith("b1500")).split()[2]
             _serve_rates(resource, seconds, out, "serve")
         finally:
             proc.send_signal(signal.SIGINT)

@@ -3,23 +3,31 @@
 Reports wall time (the whole `hil.runner.run_protocol` call: HDF5 file, checkpoints, results),
 convergence of working cells, mean/max pulses per cell, and the per-cell speed-up over a
 straightforward cell-by-cell loop (read one cell, pulse one cell, same ISPP ladders) timed
-in the same run on a small array.  Target: the 4 Mb map in under 60 s.
+in the same run on a small array.
 
-Status (2026-11-23): the ECRAM relaxation clock restarts only on programming events (card
-retention.programmed_dose; half-select micro-doses no longer restart the steep early relaxation)
-and the simulator pulses the k-th amplitude of every row in one exact pass; the 4 Mb map then
-converges (>= 99.9 %) but needs ~200 rounds, each touching nearly every row (pulse phases,
-verify of the pulsed rows), so the run is still slower than the 60 s target: 95.4 s (was 117.3 s
-before the whole-row verify path `IsppEngine.decide_rows` and the compact checkpoint; same
-outcome, 99.996 %, mean 20.12 / max 189 pulses).  Profile (1024², cProfile): over half of
-the time is the simulator's pulse phases (`H1e1tArray.program`), then its verify reads.
+``--baseline``: the same run with the code of commit 462508a (issue 14's "now", extracted
+with ``git archive`` into a temporary directory), each side in its own process, alternated
+``--repeats`` times; wall / user / sys time, peak RSS and the outcome of each, and the
+ratios (same script, interleaved, load average noted).
+``--strategies``: ISPP against the adaptive strategy (`protocols.adaptive`), mean pulses per
+cell at the same tolerance, on the ECRAM (H-1E1T) and HfOx RRAM (1T1R) cards.
+
+Status (issue 14): the row phases and reads are fused numba kernels (`ecram_kernels`), the
+verify decision is one fused pass (`ispp_kernel`), normal draws are inverse-CDF from the
+bit stream (`fastmath`); see the measured figures in the lead's notes for the issue.
 
 Run:  python benchmarks/bench_write_verify.py [--size 2048] [--loop-size 16] [--row-amplitude max]
+      python benchmarks/bench_write_verify.py --size 1024 --baseline --repeats 2
+      python benchmarks/bench_write_verify.py --size 128 --strategies
       python -m pytest -m bench benchmarks/bench_write_verify.py -s
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +39,7 @@ from hil.runner import run_protocol
 from hil.store import Run
 from protocols.ispp import Ladder
 from protocols.levels import level_values, target_map
-from protocols.programming import ISPP_PRESETS
+from hil.cards import load_card, preset
 from sim_backends import SimBackend
 
 
@@ -40,7 +48,7 @@ def vectorized(n: int, out: Path, row_amplitude: str = "max") -> dict[str, float
     backend = SimBackend((n, n), seed=0)
     t0 = time.perf_counter()
     run_protocol("write_verify", backend, out, {"row_amplitude": row_amplitude},
-                 seed=0, overwrite=True, progress=False)
+                 overwrite=True, progress=False)
     wall = time.perf_counter() - t0
     run = Run.open(out)
     a = run.dataset_attrs("results/convergence_rate")
@@ -51,12 +59,88 @@ def vectorized(n: int, out: Path, row_amplitude: str = "max") -> dict[str, float
             "virtual_s": backend.clock.now()}
 
 
+BASELINE_COMMIT = "462508a"
+ROOT = Path(__file__).resolve().parents[1]
+
+#: one run in a child process: prints a JSON line with timings, RSS and outcome
+_CHILD = """
+import inspect, json, resource, sys, tempfile, time
+from pathlib import Path
+from hil.runner import run_protocol
+from hil.store import Run
+from sim_backends import SimBackend
+n, array, params = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+b = SimBackend((n, n), array=array, seed=0)
+kw = {"seed": 0} if "seed" in inspect.signature(run_protocol).parameters else {}
+out = Path(tempfile.mkdtemp()) / "wv.h5"
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+run_protocol("write_verify", b, out, params, overwrite=True, progress=False, **kw)
+wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+run = Run.open(out)
+a = run.dataset_attrs("results/convergence_rate")
+print(json.dumps({"wall_s": wall, "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,
+                  "rss_MB": r1.ru_maxrss / 1024, "rate_working": float(a["rate_working"]),
+                  "mean_pulses": float(a["mean_pulses"]), "max_pulses": int(a["max_pulses"]),
+                  "rounds": len(run.read_result("history")) - 1}))
+"""
+
+
+def run_child(n: int, root: Path, array: str = "h1e1t", params: dict | None = None) -> dict[str, float]:
+    """One write_verify run with the code under ``root``, in its own process."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    res = subprocess.run([sys.executable, "-c", _CHILD, str(n), array, json.dumps(params or {})],
+                         capture_output=True, text=True, env=env, cwd=root, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def baseline_tree(dest: Path, commit: str = BASELINE_COMMIT) -> Path:
+    """The package tree of ``commit`` (git archive) under ``dest``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def compare_with_baseline(n: int, repeats: int = 2) -> dict[str, list[dict[str, float]]]:
+    """Alternate runs of this tree and of `BASELINE_COMMIT` on an n x n ECRAM array."""
+    out: dict[str, list[dict[str, float]]] = {"new": [], "old": []}
+    with tempfile.TemporaryDirectory() as d:
+        old = baseline_tree(Path(d))
+        for _ in range(repeats):
+            for tag, root in (("new", ROOT), ("old", old)):
+                out[tag].append(dict(run_child(n, root), load=os.getloadavg()[0]))
+    return out
+
+
+def report_baseline(n: int, res: dict[str, list[dict[str, float]]]) -> None:
+    print(f"write_verify {n}x{n}, this tree vs {BASELINE_COMMIT} (alternating processes):")
+    for tag in ("new", "old"):
+        for r in res[tag]:
+            print(f"  {tag}: wall {r['wall_s']:.1f} s (user {r['user_s']:.1f}, sys {r['sys_s']:.1f}), "
+                  f"RSS {r['rss_MB']:.0f} MB, {100 * r['rate_working']:.3f} % converged, mean "
+                  f"{r['mean_pulses']:.2f} / max {r['max_pulses']} pulses, {r['rounds']} rounds, load {r['load']:.1f}")
+    best = {t: min(res[t], key=lambda r: r["wall_s"]) for t in res}
+    print(f"  ratio old/new (best of each): wall {best['old']['wall_s'] / best['new']['wall_s']:.2f}x, "
+          f"user+sys {(best['old']['user_s'] + best['old']['sys_s']) / (best['new']['user_s'] + best['new']['sys_s']):.2f}x; "
+          f"sys share new {100 * best['new']['sys_s'] / best['new']['wall_s']:.1f} % of wall")
+
+
+def compare_strategies(n: int) -> None:
+    """ISPP vs adaptive: mean pulses per cell at the same tolerance, ECRAM and RRAM."""
+    for array in ("h1e1t", "1t1r"):
+        r = {s: run_child(n, ROOT, array, {"strategy": s}) for s in ("ispp", "adaptive")}
+        for s, v in r.items():
+            print(f"{array} {n}x{n} {s:9s}: {100 * v['rate_working']:.3f} % converged, mean "
+                  f"{v['mean_pulses']:.2f} / max {v['max_pulses']} pulses, {v['rounds']} rounds")
+        print(f"  adaptive / ISPP mean pulses: {r['adaptive']['mean_pulses'] / r['ispp']['mean_pulses']:.2f}")
+
+
 def cell_by_cell(n: int, max_pulses: int = 200) -> dict[str, float]:
     """The straightforward loop: for each cell, read it and pulse it alone until it is in band."""
     backend = SimBackend((n, n), seed=0)
     levels = level_values(16, 2.5e-6, 40e-6)
     _, target = target_map("random", np.ones((n, n), bool), levels, np.random.default_rng(0))
-    e = ISPP_PRESETS["ecram"]
+    e = {k: preset(load_card("ecram_wox_lipon"), f"ispp.{k}") for k in ("v_p_start_V", "v_p_step_V", "v_p_max_V", "v_d_start_V", "v_d_step_V", "v_d_max_V")}
     pot = Ladder(e["v_p_start_V"], e["v_p_step_V"], e["v_p_max_V"])
     dep = Ladder(e["v_d_start_V"], e["v_d_step_V"], e["v_d_max_V"])
     pulses, ok = np.zeros((n, n), int), np.zeros((n, n), bool)
@@ -111,5 +195,13 @@ if __name__ == "__main__":
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--loop-size", type=int, default=16)
     ap.add_argument("--row-amplitude", default="max", choices=("max", "cell"))
+    ap.add_argument("--baseline", action="store_true", help=f"compare with commit {BASELINE_COMMIT}")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--strategies", action="store_true", help="ISPP vs adaptive pulses per cell")
     args = ap.parse_args()
-    report(args.size, args.loop_size, args.row_amplitude)
+    if args.baseline:
+        report_baseline(args.size, compare_with_baseline(args.size, args.repeats))
+    elif args.strategies:
+        compare_strategies(args.size)
+    else:
+        report(args.size, args.loop_size, args.row_amplitude)

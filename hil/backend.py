@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hil.clock import Clock
+from hil.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,165 @@ def check_width(width_s: float) -> float:
     return w
 
 
+def _program_extremes(mask: np.ndarray, amplitude_V: Any) -> tuple[float | None, float | None]:
+    """(largest potentiation amplitude, largest depression magnitude) of a
+    `Backend.pulse_cells` request (None where there is none; NaN for a non-finite one)."""
+    m = np.asarray(mask, bool)
+    a = np.asarray(amplitude_V, dtype=np.float64)
+    sel = np.broadcast_to(a, m.shape)[m] if a.ndim else np.full(int(m.any()), float(a))
+    if sel.size == 0:
+        return None, None
+    if not np.all(np.isfinite(sel)):
+        return float("nan"), None
+    pos, neg = sel[sel > 0], sel[sel < 0]
+    return (float(pos.max()) if pos.size else None, float(-neg.min()) if neg.size else None)
+
+
+def _row_pulses(mask: np.ndarray, amplitude_V: Any) -> int:
+    """Physical pulses of a row-wise scheme: distinct (row, signed amplitude) pairs."""
+    m = np.asarray(mask, bool)
+    a = np.asarray(amplitude_V, dtype=np.float64)
+    rows = np.nonzero(m)[0]
+    if not a.ndim:
+        return int(np.unique(rows).size)
+    sel = np.round(np.broadcast_to(a, m.shape)[m], 3)
+    return int(np.unique(np.stack([rows, sel]), axis=1).shape[1]) if rows.size else 0
+
+
+def _guarded(name: str, fn: Any) -> Any:
+    """``fn`` (a subclass's apply_pulse / pulse_cells / iv_sweep) preceded by the limit check
+    of the Backend base, so that no backend can pass an unchecked request to a driver."""
+    import functools
+
+    check = getattr(Backend, f"_check_{name}")
+
+    @functools.wraps(fn)
+    def wrapper(self: "Backend", *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_limit_depth", 0):          # a subclass calling super(): checked
+            return fn(self, *args, **kwargs)
+        on_s = check(self, *args, **kwargs)
+        self._limit_depth = 1
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            self._limit_depth = 0
+            if on_s:
+                self._pulsed(on_s)
+
+    wrapper._limit_checked = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class Backend(ABC):
     """A (simulated or real) memory array plus the instruments needed to use it.
 
     Implementations keep all mutable state (array state, RNG, open connections) inside the
     backend so that `state_dict()`/`load_state_dict()` is enough to resume a run exactly.
+
+    Safety limits (`hil.limits.Limits`: the device card's range, tightened by the station)
+    are checked here, in the base, before a subclass's ``apply_pulse``, ``pulse_cells`` or
+    ``iv_sweep`` runs: `__init_subclass__` wraps those methods of every subclass.
     """
 
     #: short name stored in run files, e.g. "sim" or "lab"
     kind: str = "abstract"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("apply_pulse", "pulse_cells", "iv_sweep"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_limit_checked", False) \
+                    and not getattr(fn, "__isabstractmethod__", False):
+                setattr(cls, name, _guarded(name, fn))
+
+    # -- safety limits ---------------------------------------------------------------------
+    @property
+    def limits(self) -> Any:
+        """The effective `hil.limits.Limits` (default: the device card's safe range)."""
+        lim = getattr(self, "_limits", None)
+        if lim is None:
+            from hil.limits import Limits
+
+            lim = self._limits = Limits.from_card(self.device)
+        return lim
+
+    def set_limits(self, limits: Any) -> None:
+        """Install station limits (`hil.limits.Limits`, within the card's range)."""
+        self._limits = limits
+
+    def _family(self) -> Any:
+        fam = getattr(self, "_limit_family", None)
+        if fam is None:
+            from hil.families import family_of
+
+            fam = self._limit_family = family_of(self.device)
+        return fam
+
+    def _wait_duty(self) -> None:
+        """Hold the next pulse until the station's duty limit allows it."""
+        free = getattr(self, "_pulse_free_at", None)
+        if free is not None:
+            dt = free - self.clock.now()
+            if dt > 0:
+                self.clock.sleep(dt)
+
+    def _pulsed(self, on_s: float) -> None:
+        duty = self.limits.duty_max
+        if duty < 1:
+            self._pulse_free_at = self.clock.now() + on_s * (1.0 / duty - 1.0)
+
+    def _check_apply_pulse(self, lines: "Lines", width_s: float) -> float:
+        lim = self.limits
+        lim.check_width(check_width(width_s))
+        rows, cols = self.shape
+        for kind in ("gate_rows", "select_cols", "drain", "source"):
+            v = np.asarray(getattr(lines, kind), dtype=np.float64)
+            if v.size:
+                lim.check_line(kind, float(np.max(np.abs(v))) if np.all(np.isfinite(v)) else float("nan"))
+        driven = np.abs(np.asarray(lines.gate_rows, float)) > 0
+        d = np.asarray(lines.drain, float)
+        if d.ndim == 1 and d.shape == (rows,):
+            driven = driven | (np.abs(d) > 0)
+        if driven.shape == (rows,):
+            lim.check_cells(np.flatnonzero(driven), np.empty(0, int))
+        if lim.duty_max >= 1:
+            return 0.0
+        self._wait_duty()
+        return float(width_s)
+
+    def _check_pulse_cells(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> float:
+        lim = self.limits
+        lim.check_width(check_width(width_s))
+        m = np.asarray(mask)
+        if m.shape != tuple(self.shape) or m.dtype != bool:
+            return 0.0          # the backend rejects the mask itself, before any pulse
+        try:
+            pos, neg = _program_extremes(m, amplitude_V)
+        except ValueError:      # does not broadcast: the backend's own error
+            return 0.0
+        if lim.rows is not None or lim.cols is not None:
+            r, c = np.nonzero(m)
+            lim.check_cells(r, c)
+        if pos is not None or neg is not None:
+            lim.check_program(self._family(), self.device, pos, neg)
+        if lim.duty_max >= 1:
+            return 0.0
+        self._wait_duty()
+        return _row_pulses(m, amplitude_V) * float(width_s)
+
+    def _check_iv_sweep(self, cell: "Cell", v_V: Any, compliance_A: float) -> float:
+        lim = self.limits
+        v = np.asarray(v_V, dtype=np.float64)
+        if v.size:
+            lim.check_amplitude(float(v.max()), "sweep voltage")
+            lim.check_amplitude(float(v.min()), "sweep voltage")
+        try:
+            lim.check_compliance(float(compliance_A))
+            lim.check_cells(np.array([int(cell[0])]), np.array([int(cell[1])]))
+        except (TypeError, ValueError, IndexError) as exc:
+            if isinstance(exc, ParameterError):
+                raise
+        return 0.0
 
     @property
     @abstractmethod
@@ -109,12 +260,14 @@ class Backend(ABC):
 
     @abstractmethod
     def pulse_cells(self, mask: np.ndarray, amplitude_V: float | np.ndarray,
-                    width_s: float) -> None:
+                    width_s: float) -> Any:
         """Program the cells where ``mask`` (bool, shape) is True.
 
         ``amplitude_V`` > 0 potentiates (raises G), < 0 depresses; scalar or one value per
         cell (broadcastable to ``shape``).  The backend uses its array's selection scheme
         (H-1E1T phases for ECRAM, V/2 or V/3 for 1T1R), possibly as several physical pulses.
+        Returns what was applied: the request's `hil.plan.PulsePlan` (``n_pulses``, the
+        line voltages of every pulse), the same plan on a simulator, a bench or a dry run.
         """
 
     @abstractmethod
@@ -140,6 +293,18 @@ class Backend(ABC):
         if seconds < 0:
             raise ValueError(f"wait: seconds must be >= 0, got {seconds!r}")
         self.clock.sleep(seconds)
+
+    #: the device keeps its state when the host process stops (a bench, not a simulation):
+    #: a resumed run continues from the device's measured state, not the checkpoint's copy
+    device_persists: bool = False
+    #: `pulse_count` survives reconnecting (a counter on the device, or restored with state)
+    pulse_counter_persists: bool = False
+
+    def pulse_count(self) -> int | None:
+        """Physical pulses the device side has applied, as its counter reports them (None:
+        no counter).  Must be cheap (no I/O in the steady state): the runner asks around
+        every step to keep the run file's pulse ledger (/pulses)."""
+        return None
 
     def fault_events(self) -> list[str]:
         """Faults handled below the backend since the last call (retried reads, pulses

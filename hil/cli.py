@@ -14,7 +14,7 @@ import traceback
 
 import hil.commands
 from hil import __version__
-from hil.errors import HilError
+from hil.errors import HilError, RunInterrupted
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -31,7 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"hil.commands.{info.name}")
         module.register(sub)
+    _verbose_everywhere(sub)
     return parser
+
+
+def _verbose_everywhere(sub: argparse._SubParsersAction) -> None:
+    """Accept ``-v/--verbose`` after any sub-command too (``hil run X -v``), not only before.
+
+    SUPPRESS as default: a sub-command that is not given it leaves the top-level value alone."""
+    seen: set[int] = set()
+    for p in sub.choices.values():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if "--verbose" not in p._option_string_actions:
+            flags = ["--verbose"] if "-v" in p._option_string_actions else ["-v", "--verbose"]
+            p.add_argument(*flags, action="store_true", default=argparse.SUPPRESS,
+                           help="show tracebacks on errors")
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _verbose_everywhere(action)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         return int(args.func(args) or 0)
+    except RunInterrupted as exc:  # Ctrl-C, SIGTERM, SIGHUP: the file says how to resume
+        print(f"hil: interrupted: {exc}", file=sys.stderr)
+        return 128 + int(exc.signum or 2)
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -49,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         print(f"hil: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (OverflowError, MemoryError) as exc:  # sizes are checked first; a last safety net
+        if args.verbose:
+            traceback.print_exc()
+        print(f"hil: error: {type(exc).__name__}: {exc or 'value too large'}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

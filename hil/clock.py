@@ -8,6 +8,26 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from hil.errors import RunInterrupted
+
+#: longest uninterrupted slice of a real wait: a stop request is honoured within it
+WAIT_SLICE_S = 0.1
+_stop = {"signum": 0}
+
+
+def request_stop(signum: int) -> None:
+    """Make every real-clock wait end within `WAIT_SLICE_S` (the runner's signal handler)."""
+    _stop["signum"] = int(signum)
+
+
+def clear_stop() -> None:
+    _stop["signum"] = 0
+
+
+def stop_requested() -> int:
+    """The signal number of a pending stop request, 0 if none."""
+    return _stop["signum"]
+
 
 class Clock(Protocol):
     def now(self) -> float:
@@ -59,9 +79,18 @@ class RealClock:
         return time.monotonic() + self._offset
 
     def sleep(self, seconds: float) -> None:
-        if seconds < 0:
+        """Wait in short slices; a stop request (Ctrl-C, SIGTERM, SIGHUP during a run) ends
+        the wait within `WAIT_SLICE_S` with `RunInterrupted`."""
+        if not seconds >= 0:
             raise ValueError(f"sleep: seconds must be >= 0, got {seconds!r}")
-        time.sleep(seconds)
+        end = time.monotonic() + float(seconds)
+        while True:
+            if _stop["signum"]:
+                raise RunInterrupted(f"stopped during a {seconds:.3g} s wait", _stop["signum"])
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, WAIT_SLICE_S))
 
     def advance(self, seconds: float) -> None:
         """Real operations take their own time: nothing to account for."""

@@ -30,3 +30,23 @@ class TransportError(HilError):
     def __init__(self, message: str, transient: bool = True) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class WriterBusyError(RunFileError):
+    """Another process holds the run file's writer lock (a run or resume is in progress)."""
+
+
+class DiskFullError(RunFileError):
+    """A commit could not be written (disk full or I/O error); the file holds the last commit."""
+
+
+class RunDamagedError(RunFileError):
+    """A checksum failed: the file's bytes changed after they were written (bit flip, bad disk)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP stopped a run; the CLI exits with 128 + ``signum``."""
+
+    def __init__(self, message: str = "interrupted", signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum

@@ -2,9 +2,16 @@
 
 Every instrument of the station gets its own TCP port, reachable both as the VISA
 resource ``TCPIP::127.0.0.1::<port>::SOCKET`` and the pyserial URL ``socket://127.0.0.1:<port>``.
-The port comes from the instrument's address in the station when it names one
-(``TCPIP::127.0.0.1::5025::SOCKET``, ``socket://127.0.0.1:5601``), otherwise from
-``--port-base`` (+0, +1, ...) or is chosen by the OS.
+Ports, for every station (the bundled one included):
+
+- default: the port the instrument's address names (``TCPIP::127.0.0.1::5025::SOCKET``,
+  ``socket://127.0.0.1:5601``), else one chosen by the OS;
+- ``port_base=B``: instrument k (station order) listens on ``B + k``;
+- ``free_ports=True`` (``--port 0``): every port chosen by the OS.
+
+A port already taken (another ``hil serve``?) is an error naming it and both remedies,
+never a silent fallback.  The output is a header line, one line per instrument with its
+resource strings, and a ``ready, Ctrl-C to stop`` line.
 """
 from __future__ import annotations
 
@@ -53,33 +60,58 @@ class Served:
         self.stop()
 
 
-def start(station: Any, host: str = LOOPBACK, port_base: int | None = None,
-          use_station_ports: bool = True) -> Served:
-    """Build the station's emulated lab and start one server per instrument."""
+def emulated_lab(station: Any) -> Any:
+    """The emulated lab of a station (`sim_backends.emulators.lab.EmulatedLab`), its
+    emulators taken from the one driver registry (`hil.lab.drivers`)."""
+    from hil.lab.drivers import emulator_spec
     from sim_backends.emulators.lab import EmulatedLab
+
+    return EmulatedLab.from_station(station, emulator_spec)
+
+
+def start(station: Any, host: str = LOOPBACK, port_base: int | None = None,
+          use_station_ports: bool = True, free_ports: bool = False) -> Served:
+    """Build the station's emulated lab and start one server per instrument."""
     from sim_backends.emulators.server import EmulatorServer
 
     if station.backend.get("type") != "lab":
         raise StationError("hil serve needs a lab station ([backend] type = \"lab\") naming the "
                            "instruments to emulate")
-    lab = EmulatedLab.from_station(station)
+    if port_base is not None and not 1 <= port_base <= 65535 - len(station.instruments):
+        raise StationError(f"port base {port_base} out of range: allowed 1..."
+                           f"{65535 - len(station.instruments)}")
+    lab = emulated_lab(station)
     servers: list[tuple[dict[str, Any], Any]] = []
     try:
         for k, inst in enumerate(station.instruments):
-            port = address_port(str(inst["address"])) if use_station_ports else None
-            if port is None:
-                port = 0 if port_base is None else port_base + k
+            if port_base is not None:
+                port = port_base + k
+            elif free_ports or not use_station_ports:
+                port = 0
+            else:
+                port = address_port(str(inst["address"])) or 0
             try:
                 srv = EmulatorServer(lab.emulators[inst["name"]], host, port, inst["name"])
             except OSError as exc:
-                raise StationError(f"cannot listen on {host}:{port} for {inst['name']!r}: {exc}"
-                                   ) from None
+                raise StationError(
+                    f"cannot listen on {host}:{port} for {inst['name']!r}: {exc.strerror or exc}"
+                    " (another hil serve?); use --port 0 for free ports or --port-base N"
+                ) from None
             servers.append((inst, srv.start()))
     except BaseException:
         for _, srv in servers:
             srv.stop()
         raise
     return Served(lab, servers)
+
+
+def header(station: Any) -> str:
+    """One line naming what is served: station file, array, device, seed."""
+    b = station.backend
+    where = getattr(station, "path", None) or "bundled emulated lab"
+    return (f"hil serve: {where}: {b.get('rows', 8)}x{b.get('cols', 8)} {b.get('array', 'h1e1t')} "
+            f"array of {b.get('device', 'ecram_wox_lipon')}, seed {b.get('seed', 0)}, "
+            f"{len(station.instruments)} instruments")
 
 
 def describe(served: Served, out: TextIO = sys.stdout) -> None:
@@ -92,8 +124,9 @@ def describe(served: Served, out: TextIO = sys.stdout) -> None:
 
 def serve_forever(station: Any, host: str = LOOPBACK, port_base: int | None = None,
                   stop: threading.Event | None = None, out: TextIO = sys.stdout,
-                  on_start: Callable[[Served], None] | None = None) -> int:
-    """Start, print the resource strings, and serve until Ctrl-C (or ``stop`` is set)."""
+                  on_start: Callable[[Served], None] | None = None,
+                  free_ports: bool = False) -> int:
+    """Start, print the header and resource strings, and serve until Ctrl-C (or ``stop``)."""
     if host not in (LOOPBACK, "localhost", "::1"):
         print(f"hil serve: warning: listening on {host}, reachable from other machines",
               file=sys.stderr)
@@ -102,10 +135,13 @@ def serve_forever(station: Any, host: str = LOOPBACK, port_base: int | None = No
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C = clean stop
     try:
-        with start(station, host, port_base) as served:
+        with start(station, host, port_base, free_ports=free_ports) as served:
             if on_start is not None:
                 on_start(served)
+            print(header(station), file=out)
             describe(served, out)
+            print("ready, Ctrl-C to stop", file=out)
+            out.flush()
             while not stop.wait(0.2):
                 pass
     finally:

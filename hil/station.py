@@ -4,7 +4,7 @@ A station is a TOML file::
 
     [backend]
     type = "sim"              # or "lab"
-    array = "h1e1t"           # simulated array type (sim) / array wiring (lab)
+    array = "h1e1t"           # optional: the array type of the device's family (hil.families)
     device = "ecram_wox_lipon"
     rows = 8
     cols = 8
@@ -16,11 +16,17 @@ A station is a TOML file::
     address = "TCPIP::127.0.0.1::5025::SOCKET"
     options = { timeout_s = 10 }
 
-With no file the embedded default (a simulated ECRAM H-1E1T array) is used.  The station's
-text is stored in every run file so that `hil resume` rebuilds the same backend.
+    [limits]                  # optional: tighten the device card's safe range (hil.limits)
+    v_max_V = 10.0
+
+A lab station must name ``device`` and ``wiring``; every key is checked
+(`hil.station_config`).  With no file the embedded default (a simulated ECRAM H-1E1T array)
+is used.  The station's text is stored in every run file so that `hil resume` rebuilds the
+same backend.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,9 +40,11 @@ else:  # pragma: no cover
 
 from hil.backend import Backend
 from hil.errors import StationError
+from hil.station_config import (BACKEND_TYPES, INSTRUMENT_KEYS, InstrumentConfig, LabConfig,
+                                SimConfig, StationConfig, parse_station)
 
-BACKEND_TYPES = ("sim", "lab")
-INSTRUMENT_KEYS = ("name", "driver", "address")
+__all__ = ["BACKEND_TYPES", "INSTRUMENT_KEYS", "InstrumentConfig", "LabConfig", "SimConfig",
+           "Station", "StationConfig", "default_station_text", "load_station"]
 
 
 def default_station_text() -> str:
@@ -45,12 +53,31 @@ def default_station_text() -> str:
 
 @dataclass
 class Station:
-    """A parsed station file."""
+    """A parsed, validated station file.
+
+    ``config`` is the typed form (`hil.station_config`: `SimConfig` / `LabConfig`, the
+    instruments, the effective `hil.limits.Limits`); ``backend`` and ``instruments`` are the
+    same tables as plain dicts (as written, ``options`` defaulted to ``{}``) for code that
+    forwards them, e.g. the emulated lab.  Changing ``backend`` (``dataclasses.replace``)
+    validates again."""
 
     text: str
     backend: dict[str, Any]
     instruments: list[dict[str, Any]] = field(default_factory=list)
     path: Path | None = None
+    limits_table: dict[str, Any] = field(default_factory=dict)
+    config: StationConfig = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = str(self.path) if self.path else "station text"
+        data: dict[str, Any] = {"backend": self.backend}
+        if self.instruments:
+            data["instruments"] = self.instruments
+        if self.limits_table:
+            data["limits"] = self.limits_table
+        self.config = parse_station(data, where)
+        for inst in self.instruments:
+            inst.setdefault("options", {})
 
     @classmethod
     def from_text(cls, text: str, path: Path | None = None) -> "Station":
@@ -59,27 +86,9 @@ class Station:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise StationError(f"{where}: not valid TOML: {exc}") from None
-        backend = data.get("backend")
-        if not isinstance(backend, dict):
-            raise StationError(f"{where}: missing [backend] table (type = one of {list(BACKEND_TYPES)})")
-        kind = backend.get("type")
-        if kind not in BACKEND_TYPES:
-            raise StationError(f"{where}: [backend] type = {kind!r}; allowed: {list(BACKEND_TYPES)}")
-        instruments = data.get("instruments", [])
-        if not isinstance(instruments, list):
-            raise StationError(f"{where}: 'instruments' must be an array of tables ([[instruments]])")
-        for i, inst in enumerate(instruments):
-            missing = [k for k in INSTRUMENT_KEYS if k not in inst]
-            if missing:
-                raise StationError(f"{where}: instrument #{i + 1} lacks {', '.join(missing)} "
-                                   f"(each needs {', '.join(INSTRUMENT_KEYS)})")
-            inst.setdefault("options", {})
-        if kind == "lab" and not instruments:
-            raise StationError(f"{where}: a lab station needs at least one [[instruments]] table")
-        unknown = sorted(set(data) - {"backend", "instruments", "serve"})
-        if unknown:
-            raise StationError(f"{where}: unknown top-level key(s) {unknown}; allowed: backend, instruments, serve")
-        return cls(text=text, backend=backend, instruments=instruments, path=path)
+        parse_station(data, where)          # every check, with the top-level keys
+        return cls(text=text, backend=data["backend"], instruments=data.get("instruments", []),
+                   path=path, limits_table=data.get("limits", {}))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Station":
@@ -93,20 +102,35 @@ class Station:
 
     @property
     def seed(self) -> int | None:
-        return self.backend.get("seed")
+        return self.config.backend.seed if "seed" in self.backend else None
+
+    @property
+    def is_lab(self) -> bool:
+        return isinstance(self.config.backend, LabConfig)
 
     def make_backend(self, seed: int | None = None) -> Backend:
-        """Build the backend; ``seed`` overrides the station's (simulated backends only)."""
-        opts = dict(self.backend)
-        if seed is not None:
-            opts["seed"] = int(seed)
-        if opts["type"] == "sim":
+        """Build the backend (with the station's limits); ``seed`` overrides the station's
+        (simulated backends only)."""
+        cfg = self.config.backend
+        if isinstance(cfg, SimConfig):
             from sim_backends import make_sim_backend
 
-            return make_sim_backend(opts)
-        from hil.lab import InstrumentBackend
+            backend: Backend = make_sim_backend(cfg if seed is None else
+                                                dataclasses.replace(cfg, seed=int(seed)))
+        else:
+            from hil.lab import InstrumentBackend
+            from hil.serve import emulated_lab   # "loopback" addresses: the station's emulators
 
-        return InstrumentBackend.from_station(self)
+            backend = InstrumentBackend.from_station(self, loopback=emulated_lab)
+        backend.set_limits(self.config.limits)
+        return backend
+
+    def make_recorder(self, seed: int | None = None) -> Backend:
+        """A dry-run `hil.dryrun.PlanRecorder` for this station: records every request and
+        predicts with the simulator of the station's device card; nothing is sent."""
+        from hil.dryrun import PlanRecorder
+
+        return PlanRecorder.for_station(self, seed=seed)
 
 
 def load_station(path: str | Path | None = None) -> Station:

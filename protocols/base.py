@@ -1,6 +1,11 @@
 """The protocol contract: a step machine the runner drives in batches.
 
-A protocol talks only to `hil.backend.Backend` and writes through `hil.store.Run`.  The
+A protocol talks only to `hil.backend.Backend` and writes through `hil.store.Run`.
+Construction has three stages: the parameters are resolved once into ``self.p`` (declared
+defaults, the device card's presets, each value checked against the card's and the station's
+limits; ``self.values`` is the same storage as a dict, never a copy), `validate` checks
+cross-parameter rules and raises, `setup` builds the state the steps need (masks, targets,
+programmers).  All of it happens before the runner creates the run file.  The
 runner calls ``start`` once for a new run, then ``step(i)`` for every step (appending events
 and maps to the run's buffer), commits a checkpoint after every ``batch_steps`` steps, and
 calls ``finish`` at the end.  Whatever a protocol keeps between steps must round-trip through
@@ -41,12 +46,22 @@ class Protocol(ABC):
 
     def __init__(self, backend: "Backend", **values: Any) -> None:
         self.backend = backend
-        self.values = resolve(self.params, values, backend.device)
-        self.p = SimpleNamespace(**self.values)
+        limits = getattr(backend, "limits", None)      # hil.limits.Limits of the station
+        self.p = SimpleNamespace(**resolve(self.params, values, backend.device, limits))
         self.validate()
+        self.setup()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The resolved parameters as a dict: the very storage of ``self.p`` (no copy)."""
+        return vars(self.p)
 
     def validate(self) -> None:
-        """Cross-parameter checks (raise ParameterError); called after each value is checked."""
+        """Cross-parameter checks (raise ParameterError); called after each value is checked.
+        Builds nothing: state belongs in `setup`."""
+
+    def setup(self) -> None:
+        """Build what the steps need (masks, targets, programmers) from the validated ``p``."""
 
     @abstractmethod
     def n_steps(self) -> int:

@@ -162,35 +162,21 @@ class IsppEngine:
         (mostly converged) block: ``rows`` ascending (None = all rows), ``G_S`` their read
         (len(rows), cols); the active cells of every row are decided and the converged cells
         of the rows where ``check_rows`` (bool per block row) is set are checked for reopening.
-        The same cells, values and order as `decide` of their flat indices; returns the mean
-        |G - target| / target of the verified cells (the history column), NaN if none."""
-        n_cols = self.shape[1]
-        sel = slice(None) if rows is None else rows
-        t = self.target.reshape(self.shape)[sel]
-        act = self.active.reshape(self.shape)[sel]
-        conv = self.converged.reshape(self.shape)[sel] & check_rows[:, None]
-        verify = act | conv
-        g_last = self.g_last.reshape(self.shape)
-        if rows is None:
-            np.copyto(g_last, G_S, casting="same_kind", where=verify)
-            gl = g_last
-        else:
-            gl = np.where(verify, G_S.astype(np.float32), g_last[rows])
-            g_last[rows] = gl
-        base = (np.arange(self.shape[0]) if rows is None else rows) * n_cols
+        The same cells, values and decisions as `decide` of their flat indices, in one fused
+        pass over the block (`protocols.ispp_kernel.decide_block`: no per-cell integer index
+        however many cells are active); returns the mean |G - target| / target of the
+        verified cells (the history column), NaN if none."""
+        from protocols.ispp_kernel import decide_block
 
-        def flat(fl: np.ndarray) -> np.ndarray:     # block position -> flat array index
-            return base[fl // n_cols] + fl % n_cols
-
-        out = conv & (np.abs(G_S - t) > self.tol.reshape(self.shape)[sel])
-        if out.any():
-            self._reopen(flat(np.flatnonzero(out)))
-            act = act | out
-        fl = np.flatnonzero(act)
-        self._decide_active(flat(fl), G_S.reshape(-1)[fl])
-        tv = t[verify]
-        rel = np.abs(gl[verify] - tv) / np.maximum(tv, 1e-30)
-        return float(rel.mean()) if rel.size else float("nan")
+        rows = np.arange(self.shape[0]) if rows is None else np.asarray(rows)
+        G = np.ascontiguousarray(G_S, dtype=np.float64)
+        n_re, rel_sum, n_ver = decide_block(
+            rows.astype(np.int64, copy=False), G, np.ascontiguousarray(check_rows, dtype=bool),
+            self.target, self.tol, self.active, self.converged, self.stuck, self.n_pulses,
+            self.level, self.direction, self.streak, self.g_ref, self.g_last, self.pulsed,
+            self.pot.top, self.dep.top, self.max_pulses, self.stuck_after, self.settle, self.aim)
+        self.n_reopened += int(n_re)
+        return rel_sum / n_ver if n_ver else float("nan")
 
     def _decide_active(self, idx: np.ndarray, g: np.ndarray) -> None:
         """The ladder decision for active cells ``idx`` (ascending) read at ``g``."""

@@ -18,16 +18,15 @@ points), ``ratio`` per cycle (and ``v_set_V``/``v_reset_V`` for RRAM).
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hil.cards import preset
 from hil.errors import ParameterError
 from hil.store import make_events
 from protocols.base import Protocol
 from protocols.cells import parse_cells
-from protocols.levels import device_kind
 from protocols.params import Param
 
 if TYPE_CHECKING:
@@ -35,19 +34,16 @@ if TYPE_CHECKING:
 
     from hil.store import Run
 
-#: published sweeps: ECRAM ±8 V (MTT Fig. 3a, 50 cycles); RRAM set/reset within the card limits
-PRESETS: dict[str, dict[str, Any]] = {
-    "transfer": {"v_max_V": 8.0, "v_min_V": -8.0, "step_V": 0.1, "cycles": 50, "compliance_A": 1e-3},
-    "set_reset": {"v_max_V": 1.5, "v_min_V": -1.5, "step_V": 0.02, "cycles": 10, "compliance_A": 100e-6},
-}
-
-
 def sweep_waveform(v_max_V: float, v_min_V: float, step_V: float) -> tuple[np.ndarray, int, int]:
     """0 → v_max → 0 → v_min → 0 staircase; returns (V, index of the middle 0, index of the end)."""
     if not (v_max_V > 0 > v_min_V):
         raise ParameterError(f"sweep needs v_max_V > 0 > v_min_V; got {v_max_V} V and {v_min_V} V")
     if not 0 < step_V <= min(v_max_V, -v_min_V):
         raise ParameterError(f"step_V={step_V} V must be > 0 and no larger than the sweep extremes")
+    from protocols.params import check_size
+
+    check_size(f"an I-V sweep {v_min_V} .. {v_max_V} V in steps of step_V={step_V} V",
+               (v_max_V - v_min_V) / step_V + 2)
     up = np.arange(0.0, v_max_V + step_V / 2, step_V)
     up[-1] = v_max_V
     dn = np.arange(0.0, v_min_V - step_V / 2, -step_V)
@@ -93,16 +89,17 @@ class IvSweep(Protocol):
     batch_steps = 5
     params = (
         Param("cell", "0,0", "", "the cell to sweep: R,C", kind="str"),
-        Param("mode", "auto", "", "transfer (ECRAM gate) | set_reset (RRAM) | auto (from the device card)",
+        Param("mode", "auto", "", "transfer (ECRAM gate) | set_reset (RRAM) | auto (the card's presets.iv_sweep.mode)",
               kind="str", choices=("auto", "transfer", "set_reset")),
-        Param("v_max_V", None, "V", "positive extreme (default: ECRAM +8, RRAM +1.5)", positive=True,
-              limit="voltage"),
-        Param("v_min_V", None, "V", "negative extreme (default: ECRAM -8, RRAM -1.5)", max=-1e-9,
-              limit="voltage"),
-        Param("step_V", None, "V", "staircase step (default: ECRAM 0.1, RRAM 0.02)", positive=True),
-        Param("cycles", None, "", "number of loops (default: ECRAM 50 as published, RRAM 10)", kind="int",
-              min=1, max=100000),
-        Param("compliance_A", None, "A", "current compliance (default: ECRAM 1 mA, RRAM 100 µA)", positive=True),
+        Param("v_max_V", None, "V", "positive extreme", positive=True, limit="voltage",
+              preset="iv_sweep.v_max_V"),
+        Param("v_min_V", None, "V", "negative extreme", max=-1e-9, limit="voltage",
+              preset="iv_sweep.v_min_V"),
+        Param("step_V", None, "V", "staircase step", positive=True, preset="iv_sweep.step_V"),
+        Param("cycles", None, "", "number of loops (ECRAM: 50 as published)", kind="int",
+              min=1, max=100000, preset="iv_sweep.cycles"),
+        Param("compliance_A", None, "A", "current compliance", positive=True, limit="compliance",
+              preset="iv_sweep.compliance_A"),
         Param("v_ratio_V", 0.1, "V", "RRAM: |V| at which on/off is taken", positive=True),
     )
 
@@ -110,18 +107,16 @@ class IvSweep(Protocol):
         mask = parse_cells(self.p.cell, self.backend.shape)
         if mask.sum() != 1:
             raise ParameterError(f"cell={self.p.cell!r} must name exactly one cell (R,C); it selects {mask.sum()}")
+        card_mode = str(preset(self.backend.device, "iv_sweep.mode"))
+        if self.p.mode not in ("auto", card_mode):
+            raise ParameterError(f"mode={self.p.mode!r} does not fit device {self.backend.device.get('name')!r} "
+                                 f"(kind {self.backend.device.get('kind')!r}); use {card_mode} or auto")
+        sweep_waveform(self.p.v_max_V, self.p.v_min_V, self.p.step_V)
+
+    def setup(self) -> None:
+        mask = parse_cells(self.p.cell, self.backend.shape)
         self.cell = tuple(int(x) for x in np.argwhere(mask)[0])
-        kind = device_kind(self.backend.device)
-        mode = self.p.mode if self.p.mode != "auto" else ("transfer" if kind == "ecram" else "set_reset")
-        if (mode == "transfer") != (kind == "ecram"):
-            raise ParameterError(f"mode={mode!r} does not fit device {self.backend.device.get('name')!r} "
-                                 f"({kind}); use {'transfer' if kind == 'ecram' else 'set_reset'} or auto")
-        specs = {p.name: p for p in self.params}
-        for key, value in PRESETS[mode].items():
-            if self.values[key] is None:
-                self.values[key] = specs[key].coerce(value, self.backend.device)
-        self.values["mode"] = mode
-        self.p = SimpleNamespace(**self.values)
+        self.p.mode = str(preset(self.backend.device, "iv_sweep.mode"))
         self.v, self.mid, self.end = sweep_waveform(self.p.v_max_V, self.p.v_min_V, self.p.step_V)
         self.v_read_V = float(self.backend.device.get("read", {}).get("v_read_V", 0.1))
         self.I = np.full((self.p.cycles, len(self.v)), np.nan)

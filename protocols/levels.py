@@ -1,8 +1,8 @@
 """Conductance levels, target maps and time schedules shared by the programming protocols.
 
-Pure functions on numpy arrays: no backend, no file.  Published defaults (REFERENCE.md):
-ECRAM holds 16 distinct states (MTT Fig. 3i); the HfOx 1T1R drift study programs 8 levels
-from 5 to 40 µS (VeRA+ §IV-F).
+Pure functions on numpy arrays: no backend, no file.  Published defaults live in the device
+cards (``[presets.levels]``): ECRAM holds 16 distinct states (MTT Fig. 3i); the HfOx 1T1R
+drift study programs 8 levels from 5 to 40 µS (VeRA+ §IV-F).
 """
 from __future__ import annotations
 
@@ -13,26 +13,15 @@ import numpy as np
 
 from hil.errors import ParameterError
 
-#: VeRA+ §IV-F: Ti/HfOx/Pt 1T1R, 8 levels 5–40 µS
-HFOX_LEVELS = (8, 5e-6, 40e-6)
-#: MTT Fig. 3i: 16 distinct ECRAM states
-ECRAM_N_STATES = 16
-
 TARGET_FORMS = ("random", "checkerboard", "ramp", "uniform", "FILE.npy")
 
 
 def device_kind(device: dict[str, Any]) -> str:
-    """'ecram' or 'rram' from a device card (``type``/``kind``/``technology`` key or the name)."""
-    for key in ("type", "kind", "technology", "device_type"):
-        value = device.get(key)
-        if isinstance(value, str):
-            v = value.lower()
-            if "ecram" in v:
-                return "ecram"
-            if "rram" in v or "reram" in v or "hfo" in v or "tao" in v:
-                return "rram"
-    name = str(device.get("name", "")).lower()
-    return "rram" if ("rram" in name or "hfo" in name or "tao" in name) else "ecram"
+    """The device family (`hil.families`) of a card: its mandatory ``kind``; ParameterError for
+    a missing or unknown kind (never a guess from the name)."""
+    from hil.families import family_of
+
+    return family_of(device).kind
 
 
 def _find(device: dict[str, Any], keys: tuple[str, ...]) -> float | None:
@@ -67,20 +56,12 @@ def card_g_range(device: dict[str, Any]) -> tuple[float, float]:
 
 
 def default_levels(device: dict[str, Any]) -> tuple[int, float, float]:
-    """(n_levels, g_low_S, g_high_S) as published for this kind of device.
+    """(n_levels, g_low_S, g_high_S) published for this device: the card's ``[presets.levels]``
+    (ECRAM: 16 states 2.5-40 µS, MTT Fig. 3i; HfOx RRAM: 8 levels 5-40 µS, VeRA+ §IV-F)."""
+    from hil.cards import preset
 
-    RRAM: the card's ``[levels] g_S`` if it has one, else 8 levels 5–40 µS (VeRA+ §IV-F).
-    ECRAM: 16 levels (Fig. 3i) from 5 % to 80 % of G_on: the top level is the 40 µS G_max of
-    the MTT studies (REFERENCE §1) at G_on = 50 µS, which leaves a 3-sigma margin for the
-    device-to-device spread of G_on and stays out of the soft saturation at x -> 1 (Fig. 3d).
-    """
-    if device_kind(device) == "rram":
-        lv = device.get("levels", {}).get("g_S")
-        if isinstance(lv, list) and len(lv) >= 1:
-            return len(lv), float(min(lv)), float(max(lv))
-        return HFOX_LEVELS
-    lo, hi = card_g_range(device)
-    return ECRAM_N_STATES, 0.05 * hi, 0.80 * hi
+    return (int(preset(device, "levels.n_levels")), float(preset(device, "levels.g_low_S")),
+            float(preset(device, "levels.g_high_S")))
 
 
 def level_values(n_levels: int, g_low_S: float, g_high_S: float) -> np.ndarray:

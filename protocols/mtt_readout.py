@@ -21,19 +21,17 @@ I_ts is in `/results` only; `/events` holds the write-verify pulses and reads.
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hil.cards import load_card
+from hil.cards import load_card, preset
 from hil.errors import HilError, ParameterError
 from protocols.base import Protocol
 from protocols.cells import parse_cells
-from protocols.levels import default_levels, device_kind
 from protocols.mtt_analysis import transfer_points
 from protocols.params import Param
-from protocols.programming import ISPP_PARAMS, fill_presets, make_programmer
+from protocols.programming import ISPP_PARAMS, check_ladders, make_programmer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,10 +43,9 @@ EQ11_COLUMNS = ["A_p", "B_p", "A_n", "B_n", "r"]
 
 
 def default_bias(device: dict[str, Any]) -> tuple[float, float, float]:
-    """Published (V_read_H, V_ref_G, V_drain) for the device kind (card ``mtt_transfer``)."""
-    sec = load_card("mtt_transfer").get(device_kind(device), {})
-    return (float(sec.get("v_read_H_V", 1.4)), float(sec.get("v_ref_G_V", 0.6)),
-            float(sec.get("v_drain_V", 0.01)))
+    """Published (V_read_H, V_ref_G, V_drain) of the device: its card's ``[presets.mtt_readout]``."""
+    return tuple(float(preset(device, f"mtt_readout.{k}"))   # type: ignore[return-value]
+                 for k in ("v_read_H_V", "v_ref_G_V", "v_drain_V"))
 
 
 def inference_v_t(device: dict[str, Any]) -> float:
@@ -68,15 +65,16 @@ class MttReadout(Protocol):
         Param("units", "all", "", "MTT units (row, unit index) as cells of the (rows, cols/2) unit grid",
               kind="str"),
         Param("n_points", 11, "", "conductance points per branch", kind="int", min=4, max=1000),
-        Param("g_low_S", None, "S", "lowest swept (and idle) conductance (default: 5 % of G_on for ECRAM)",
-              positive=True),
-        Param("g_high_S", None, "S", "highest swept conductance (default: 40 µS ECRAM, Fig. 4d)", positive=True),
-        Param("v_read_H_V", None, "V", "hidden-weight read bias(es) (default ECRAM 1.4, RRAM 0.8; Fig. 4a,h)",
-              kind="floats", min=0.0, max=5.0),
-        Param("v_ref_G_V", None, "V", "reference-transistor gate bias(es) (default ECRAM 0.6, RRAM 0.7)",
-              kind="floats", min=0.0, max=5.0),
-        Param("v_drain_V", None, "V", "inference drain bias(es), ± applied (default 0.01; Fig. 4a,b)",
-              kind="floats", min=0.0, max=1.0),
+        Param("g_low_S", None, "S", "lowest swept (and idle) conductance", positive=True,
+              preset="mtt_readout.g_low_S"),
+        Param("g_high_S", None, "S", "highest swept conductance: the card's G_max (ECRAM 50 µS, the "
+              "condition of Eq 16, Methods 4.7)", positive=True, preset="mtt_readout.g_high_S"),
+        Param("v_read_H_V", None, "V", "hidden-weight read bias(es) (Fig. 4a,h)",
+              kind="floats", min=0.0, max=5.0, preset="mtt_readout.v_read_H_V"),
+        Param("v_ref_G_V", None, "V", "reference-transistor gate bias(es)",
+              kind="floats", min=0.0, max=5.0, preset="mtt_readout.v_ref_G_V"),
+        Param("v_drain_V", None, "V", "inference drain bias(es), ± applied (Fig. 4a,b)",
+              kind="floats", min=0.0, max=1.0, preset="mtt_readout.v_drain_V"),
         Param("v_t_V", None, "V", "inference-transistor V_T for the ternary rule (default: from the card)",
               positive=True, max=5.0),
     ) + tuple(dataclasses.replace(p, default=0.005, help=p.help + " (0.5 %: near W_h = 0 the unit's "
@@ -84,23 +82,13 @@ class MttReadout(Protocol):
               for p in ISPP_PARAMS)
 
     def validate(self) -> None:
-        dev = self.backend.device
         rows, cols = self.backend.shape
         if cols < 2:
             raise ParameterError(f"MTT units need at least 2 columns; the array has {cols}")
-        self.unit_mask = parse_cells(self.p.units, (rows, cols // 2))
-        self.units = np.argwhere(self.unit_mask)
-        _, lo, hi = default_levels(dev)
         v = self.values
-        v["g_low_S"] = lo if v["g_low_S"] is None else v["g_low_S"]
-        v["g_high_S"] = hi if v["g_high_S"] is None else v["g_high_S"]
         if not v["g_high_S"] > v["g_low_S"]:
             raise ParameterError(f"g_high_S={v['g_high_S']} S must exceed g_low_S={v['g_low_S']} S")
-        bias = default_bias(dev)
-        lists = []
-        for key, d in zip(("v_read_H_V", "v_ref_G_V", "v_drain_V"), bias):
-            v[key] = [d] if not v[key] else list(v[key])
-            lists.append(v[key])
+        lists = [v["v_read_H_V"], v["v_ref_G_V"], v["v_drain_V"]]
         n = max(len(x) for x in lists)
         if any(len(x) not in (1, n) for x in lists):
             raise ParameterError(
@@ -108,10 +96,17 @@ class MttReadout(Protocol):
                 f"have equal lengths or length 1")
         if any(x <= 0 for x in lists[0]):
             raise ParameterError(f"v_read_H_V={lists[0]} V: every value must be > 0")
+        check_ladders(v)
+
+    def setup(self) -> None:
+        rows, cols = self.backend.shape
+        self.unit_mask = parse_cells(self.p.units, (rows, cols // 2))
+        self.units = np.argwhere(self.unit_mask)
+        lists = [self.p.v_read_H_V, self.p.v_ref_G_V, self.p.v_drain_V]
+        n = max(len(x) for x in lists)
         self.bias = np.array([[x[k] if len(x) > 1 else x[0] for x in lists] for k in range(n)])
-        v["v_t_V"] = inference_v_t(dev) if v["v_t_V"] is None else v["v_t_V"]
-        fill_presets(v, dev)
-        self.p = SimpleNamespace(**v)
+        if self.p.v_t_V is None:
+            self.p.v_t_V = inference_v_t(self.backend.device)
         self.sweep_S = np.linspace(self.p.g_low_S, self.p.g_high_S, self.p.n_points)
         U, P, B = len(self.units), 2 * self.p.n_points, len(self.bias)
         self.G_plus, self.G_minus = np.full((P, U), np.nan), np.full((P, U), np.nan)

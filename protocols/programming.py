@@ -25,60 +25,38 @@ import numpy as np
 from hil.errors import ParameterError
 from hil.store import make_events
 from protocols.ispp import HISTORY_COLUMNS, IsppEngine, Ladder
-from protocols.levels import device_kind
 from protocols.params import Param
 
 if TYPE_CHECKING:
     from hil.backend import Backend
     from hil.store import Run
 
-#: Ladder/width presets per device kind, used where a parameter is left at None.
-#: ECRAM: the ladders climb from where half-select disturb is negligible (V_P - V_D ~ 1 V,
-#: Table S2) past the LTP/LTD amplitudes of MTT Fig. 3d (+10 V / -7 V, 2 ms) to the card's
-#: safe limits; ΔG grows exponentially with amplitude (Fig. 3g,h, Fig. S22c,d), so 1 V steps
-#: give ~2.3x (V_P) and ~2.7x (V_D) larger updates per miss.  RRAM: set/reset BL amplitudes
-#: of the 1T1R scheme (Fig. S25a), µs pulses, starting below the threshold-like set/reset
-#: onset (Fig. S19a) in 50 mV steps so that the first pulses only nudge the filament.
-#: ``aim`` 0 for both: half-select disturb pushes ECRAM cells up and relaxation before the final
-#: read is small (4 Mb benchmark: 99.996 % converged vs 99.948 % at aim 0.5); on RRAM the drift
-#: only starts after ~1 s, so aiming high just puts cells on the band edge.  RRAM tolerances are
-#: taken relative to the level range: at 5 µS a 2 %-of-target band is ~2 read-noise sigmas wide
-#: (REFERENCE §5), so 99 % convergence would be impossible whatever the device does.
-ISPP_PRESETS: dict[str, dict[str, Any]] = {
-    "ecram": {"v_p_start_V": 7.0, "v_p_step_V": 1.0, "v_p_max_V": 12.0,
-              "v_d_start_V": 3.0, "v_d_step_V": 1.0, "v_d_max_V": 8.0, "width_s": 2e-3,
-              "aim": 0.0, "tol_ref": "target"},
-    "rram": {"v_p_start_V": 0.7, "v_p_step_V": 0.05, "v_p_max_V": 2.5,
-             "v_d_start_V": 0.9, "v_d_step_V": 0.05, "v_d_max_V": 2.5, "width_s": 1e-6,
-             "aim": 0.0, "tol_ref": "range"},
-}
-
-
-def _preset(text: str) -> str:
-    e, r = ISPP_PRESETS["ecram"], ISPP_PRESETS["rram"]
-    return f"(default: ECRAM {e[text]:g}, RRAM {r[text]:g})" if text != "tol_ref" else \
-        f"(default: ECRAM {e[text]}, RRAM {r[text]})"
-
-
 #: ISPP parameters shared by every protocol that programs with write-verify (MTT Fig. S8).
+#: Ladders, width, aim and tol_ref left at None take the device card's ``[presets.ispp]`` (ECRAM:
+#: +7..+12 V / -3..-8 V in 1 V steps, 2 ms; RRAM: 0.7/0.9..2.5 V in 50 mV steps, 1 µs; see the
+#: cards for the reasons); `hil list` prints them resolved per device.
 ISPP_PARAMS: tuple[Param, ...] = (
     Param("tol", 0.02, "", "tolerance: |G - target| <= tol * reference (tol_ref)", positive=True, max=1.0),
-    Param("tol_ref", None, "", "reference of tol: the cell's target or the level range "
-          + _preset("tol_ref"), kind="str", choices=("target", "range")),
-    Param("v_p_start_V", None, "V", "first potentiation/set amplitude " + _preset("v_p_start_V"),
-          positive=True, limit="voltage"),
-    Param("v_p_step_V", None, "V", "potentiation amplitude increment after each miss " + _preset("v_p_step_V"),
-          min=0.0, max=5.0),
-    Param("v_p_max_V", None, "V", "largest potentiation amplitude " + _preset("v_p_max_V"),
-          positive=True, limit="voltage"),
-    Param("v_d_start_V", None, "V", "first depression/reset amplitude, magnitude " + _preset("v_d_start_V"),
-          positive=True),
-    Param("v_d_step_V", None, "V", "depression amplitude increment after each miss " + _preset("v_d_step_V"),
-          min=0.0, max=5.0),
-    Param("v_d_max_V", None, "V", "largest depression amplitude, magnitude " + _preset("v_d_max_V"),
-          positive=True),
-    Param("width_s", None, "s", "pulse width " + _preset("width_s"), positive=True, limit="width"),
+    Param("tol_ref", None, "", "reference of tol: the cell's target or the level range",
+          kind="str", choices=("target", "range"), preset="ispp.tol_ref"),
+    Param("v_p_start_V", None, "V", "first potentiation/set amplitude",
+          positive=True, limit="voltage", preset="ispp.v_p_start_V"),
+    Param("v_p_step_V", None, "V", "potentiation amplitude increment after each miss",
+          min=0.0, max=5.0, preset="ispp.v_p_step_V"),
+    Param("v_p_max_V", None, "V", "largest potentiation amplitude",
+          positive=True, limit="voltage", preset="ispp.v_p_max_V"),
+    Param("v_d_start_V", None, "V", "first depression/reset amplitude, magnitude",
+          positive=True, limit="-voltage", preset="ispp.v_d_start_V"),
+    Param("v_d_step_V", None, "V", "depression amplitude increment after each miss",
+          min=0.0, max=5.0, preset="ispp.v_d_step_V"),
+    Param("v_d_max_V", None, "V", "largest depression amplitude, magnitude",
+          positive=True, limit="-voltage", preset="ispp.v_d_max_V"),
+    Param("width_s", None, "s", "pulse width", positive=True, limit="width", preset="ispp.width_s"),
     Param("max_pulses", 200, "", "pulses per cell before giving up", kind="int", min=1, max=100000),
+    Param("strategy", "ispp", "", "ispp: climb the ladder one step per miss, restart at its bottom after "
+          "an overshoot (MTT Fig. S8); adaptive: each next level from the cell's measured response "
+          "(per-cell gain learned online, same ladders and limits; protocols.adaptive)", kind="str",
+          choices=("ispp", "adaptive")),
     Param("row_amplitude", "max", "", "max: one amplitude per row and phase (the highest level due in the "
           "row; cells due less wait a round), as a row-wise H-1E1T/1T1R pulse delivers; cell: every cell "
           "its own ladder amplitude (the backend then pulses each row once per distinct amplitude)",
@@ -86,7 +64,7 @@ ISPP_PARAMS: tuple[Param, ...] = (
     Param("settle", 0.5, "", "a cell converges inside settle*tol and is reopened only outside tol "
           "(hysteresis against read noise, relaxation and half-select disturb)", positive=True, max=1.0),
     Param("aim", None, "", "converge window centre, in units of tol above the target (> 0 pre-compensates "
-          "relaxation after programming) " + _preset("aim"), min=-1.0, max=1.0),
+          "relaxation after programming)", min=-1.0, max=1.0, preset="ispp.aim"),
     Param("stuck_after", 20, "", "give a cell up when this many pulses in one direction moved it less "
           "than its tolerance (0 = never)", kind="int", min=0, max=100000),
     Param("v_read_V", None, "V", "verify read voltage (default: the card's read voltage)", positive=True,
@@ -96,33 +74,28 @@ ISPP_PARAMS: tuple[Param, ...] = (
 )
 
 
-def fill_presets(values: dict[str, Any], device: dict[str, Any]) -> None:
-    """Replace None ladder/width values by the device kind's preset, checked like user input."""
-    preset = ISPP_PRESETS[device_kind(device)]
-    specs = {p.name: p for p in ISPP_PARAMS}
-    for key, value in preset.items():
-        if values.get(key) is None:
-            values[key] = specs[key].coerce(value, device)
-    v_min = device.get("limits", {}).get("v_min_V")
-    for key in ("v_d_start_V", "v_d_max_V"):
-        if v_min is not None and -values[key] < v_min:
-            raise ParameterError(
-                f"parameter {key}={values[key]} V: a depression of -{values[key]} V is outside the safe "
-                f"range of device {device.get('name', '?')!r} (v_min_V = {v_min} V, device card [limits])")
-
-
-def make_engine(target_S: np.ndarray, values: dict[str, Any], g_range_S: tuple[float, float]) -> IsppEngine:
-    """An `IsppEngine` for ``target_S`` with the (preset-filled) ISPP parameters in ``values``."""
+def check_ladders(values: dict[str, Any]) -> None:
+    """Cross-parameter checks of the (preset-filled) ISPP values."""
     v = values
     if v["v_p_max_V"] < v["v_p_start_V"]:
         raise ParameterError(f"v_p_max_V={v['v_p_max_V']} V is below v_p_start_V={v['v_p_start_V']} V")
     if v["v_d_max_V"] < v["v_d_start_V"]:
         raise ParameterError(f"v_d_max_V={v['v_d_max_V']} V is below v_d_start_V={v['v_d_start_V']} V")
+
+
+def make_engine(target_S: np.ndarray, values: dict[str, Any], g_range_S: tuple[float, float]) -> IsppEngine:
+    """An `IsppEngine` (or, ``strategy = adaptive``, an `AdaptiveEngine`) for ``target_S``
+    with the (preset-filled) ISPP parameters in ``values``."""
+    v = values
+    check_ladders(v)
     ref = target_S if v["tol_ref"] == "target" else (g_range_S[1] - g_range_S[0])
     tol_S = v["tol"] * np.where(np.isfinite(ref), ref, 0.0)
-    return IsppEngine(target_S, tol_S, Ladder(v["v_p_start_V"], v["v_p_step_V"], v["v_p_max_V"]),
-                      Ladder(v["v_d_start_V"], v["v_d_step_V"], v["v_d_max_V"]),
-                      v["max_pulses"], v["stuck_after"], v["settle"], v["aim"])
+    engine = IsppEngine
+    if v.get("strategy", "ispp") == "adaptive":
+        from protocols.adaptive import AdaptiveEngine as engine
+    return engine(target_S, tol_S, Ladder(v["v_p_start_V"], v["v_p_step_V"], v["v_p_max_V"]),
+                  Ladder(v["v_d_start_V"], v["v_d_step_V"], v["v_d_max_V"]),
+                  v["max_pulses"], v["stuck_after"], v["settle"], v["aim"])
 
 
 def make_programmer(backend: "Backend", target_S: np.ndarray, values: dict[str, Any],

@@ -15,7 +15,7 @@ from hil.errors import ParameterError
 from hil.store import make_events
 from protocols.base import Protocol
 from protocols.cells import parse_cells
-from protocols.params import Param
+from protocols.params import Param, check_size
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -68,16 +68,26 @@ class PulseTrain(Protocol):
               limit="voltage"),
     )
 
+    def _schedule(self) -> tuple[np.ndarray, np.ndarray]:
+        p = self.p
+        return pulse_schedule(p.sequence, p.n_pot, p.v_pot_V, p.width_pot_s, p.n_dep, p.v_dep_V,
+                              p.width_dep_s, p.cycles, p.seed, p.amplitudes_V)
+
     def validate(self) -> None:
         p = self.p
-        self.mask = parse_cells(p.cells, self.backend.shape)
-        self.amp_V, self.width_s = pulse_schedule(
-            p.sequence, p.n_pot, p.v_pot_V, p.width_pot_s, p.n_dep, p.v_dep_V, p.width_dep_s,
-            p.cycles, p.seed, p.amplitudes_V)
-        if len(self.amp_V) == 0:
+        per_cycle = len(p.amplitudes_V or ()) if p.sequence == "custom" else p.n_pot + p.n_dep
+        cells = int(parse_cells(p.cells, self.backend.shape).sum())
+        check_size(f"a pulse train of {per_cycle} pulses x cycles={p.cycles} on {cells} cell(s)",
+                   float(per_cycle) * p.cycles * max(1, cells), 40)  # one event row each
+        amp, _ = self._schedule()
+        if len(amp) == 0:
             raise ParameterError("the pulse train is empty: set n_pot and/or n_dep > 0")
-        if np.any(self.amp_V == 0):
+        if np.any(amp == 0):
             raise ParameterError("amplitudes_V contains 0 V; every pulse needs a direction")
+
+    def setup(self) -> None:
+        self.mask = parse_cells(self.p.cells, self.backend.shape)
+        self.amp_V, self.width_s = self._schedule()
         self.rows_idx, self.cols_idx = np.nonzero(self.mask)
         self._r = np.unique(self.rows_idx)
         self._c = np.unique(self.cols_idx)
@@ -102,6 +112,16 @@ class PulseTrain(Protocol):
         run.append_events(make_events(
             len(G), t_s=self.backend.clock.now(), row=self.rows_idx, col=self.cols_idx,
             V_V=amp, width_s=width, G_S=G, step=i, op="pulse"))
+
+    def settle(self, i: int, applied: int, run: "Run") -> int:
+        """Resume on a bench after step ``i``'s pulse reached the device but not the file:
+        record the step from the measured state (a fresh read) instead of pulsing again."""
+        amp, width = float(self.amp_V[i]), float(self.width_s[i])
+        G = self._read_selected()
+        run.append_events(make_events(
+            len(G), t_s=self.backend.clock.now(), row=self.rows_idx, col=self.cols_idx,
+            V_V=amp, width_s=width, G_S=G, step=i, op="pulse"))
+        return i + 1
 
     def finish(self, run: "Run") -> None:
         stats = train_stats(run.read_events(), len(self.rows_idx), run.read_result("G_initial_S"))

@@ -23,8 +23,8 @@ from hil.errors import ParameterError
 from protocols.base import Protocol
 from protocols.levels import log_times
 from protocols.params import Param
-from protocols.programming import ISPP_PARAMS
-from protocols.write_verify import WriteVerify, level_params
+from protocols.programming import ISPP_PARAMS, check_ladders
+from protocols.write_verify import ProgramTargets, level_params
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -52,12 +52,14 @@ class Retention(Protocol):
         p = self.p
         if p.horizon_s < p.t_first_s:
             raise ParameterError(f"horizon_s={p.horizon_s} s must be >= t_first_s={p.t_first_s} s")
+        check_ladders(self.values)
+
+    def setup(self) -> None:
+        p = self.p
         self.times = log_times(p.t_first_s, p.horizon_s, p.n_snapshots)
-        wv = WriteVerify.__new__(WriteVerify)     # reuse its target construction
-        wv.backend, wv.values, wv.p = self.backend, self.values, self.p
-        WriteVerify.validate(wv)
-        self.mask, self.levels, self.state, self.target = wv.mask, wv.levels, wv.state, wv.target
-        self.prog = wv.prog
+        phase = ProgramTargets(self.backend, p)      # the programming phase, as write_verify's
+        self.mask, self.levels, self.state, self.target = phase.mask, phase.levels, phase.state, phase.target
+        self.prog = phase.prog
         self.t_end: float | None = None     # clock time when programming ended
         self.n_prog = -(-(p.max_pulses + 1) // ROUNDS_PER_STEP)
 

@@ -21,19 +21,18 @@ the half-selected ones, mean change of targets, bound, pass).
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hil.backend import Lines
 from hil.errors import ParameterError
+from hil.families import family_of
 from hil.store import make_events
 from protocols.base import Protocol
 from protocols.cells import parse_cells
-from protocols.levels import device_kind
 from protocols.params import Param
-from protocols.programming import ISPP_PARAMS, fill_presets, make_programmer
+from protocols.programming import ISPP_PARAMS, check_ladders, make_programmer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,25 +73,13 @@ def make_pattern(spec: str, mask: np.ndarray, rng: np.random.Generator) -> np.nd
 def phase_lines(mode: str, line: int, targets: np.ndarray, potentiate: bool, shape: tuple[int, int],
                 v_p_V: float, v_d_V: float, v_ss_V: float) -> Lines:
     """Line voltages of one Table S2 phase on ``line`` (row or column); ``targets`` is a bool
-    vector along the line (columns of the row, or rows of the column)."""
-    rows, cols = shape
-    eg, ed, tg = np.zeros(rows), np.zeros(rows), np.zeros(cols)
-    if mode == "row":
-        if potentiate:
-            eg[line], ed[line] = v_p_V, v_d_V
-            tg[:] = np.where(targets, 0.0, v_ss_V)
-        else:
-            ed[line] = v_d_V
-            tg[:] = np.where(targets, v_ss_V, 0.0)
-    else:
-        if potentiate:
-            eg[targets], ed[targets] = v_p_V, v_d_V
-            tg[:] = v_ss_V
-            tg[line] = 0.0
-        else:
-            ed[targets] = v_d_V
-            tg[line] = v_ss_V
-    return Lines(gate_rows=eg, select_cols=tg, drain=ed, source=0.0)
+    vector along the line (columns of the row, or rows of the column).  The one scheme
+    implementation, `hil.plan.scheme_lines` (depression at |V| = V_D)."""
+    from hil.plan import scheme_lines
+
+    return scheme_lines("h1e1t-rows" if mode == "row" else "h1e1t-cols", shape, line, targets,
+                        potentiate, v_p_V if potentiate else v_d_V,
+                        {"v_d_V": v_d_V, "v_ss_V": v_ss_V})
 
 
 class SelectiveProgramming(Protocol):
@@ -104,11 +91,11 @@ class SelectiveProgramming(Protocol):
         Param("pattern", "random", "", "random | checkerboard | diagonal | FILE.npy (-1/0/+1)", kind="str"),
         Param("mode", "row", "", "program row-wise or column-wise", kind="str", choices=("row", "column")),
         Param("n_pulses", 20, "", "pulses per phase for each target cell", kind="int", min=1, max=100000),
-        Param("v_p_V", 10.0, "V", "V_EG in potentiation (MTT Fig. 5b)", positive=True, limit="voltage"),
+        Param("v_p_V", 10.0, "V", "V_EG in potentiation (MTT Fig. 5b)", positive=True, limit="line:gate_rows"),
         Param("v_d_V", 6.0, "V", "V_ED: inhibit and depression voltage (MTT Fig. 5b)", positive=True,
-              limit="voltage"),
+              limit="line:drain"),
         Param("v_ss_V", 10.0, "V", "V_TG that turns a selector on (Table S2 V_SS)", positive=True,
-              limit="voltage"),
+              limit="line:select_cols"),
         Param("pulse_width_s", 5e-3, "s", "pulse width (MTT Fig. 5b)", positive=True, limit="width"),
         Param("g_start_S", 20e-6, "S", "write every covered cell here first (write-verify); 0 = skip",
               min=0.0),
@@ -118,17 +105,19 @@ class SelectiveProgramming(Protocol):
     ) + ISPP_PARAMS
 
     def __init__(self, backend: "Backend", **values: Any) -> None:
-        if device_kind(backend.device) != "ecram":      # before the voltages meet its limits
+        if family_of(backend.device).array != "h1e1t":   # before the voltages meet its limits
             raise ParameterError(
                 f"selective_programming drives the H-1E1T scheme of ECRAM arrays; device "
-                f"{backend.device.get('name')!r} is not an ECRAM card")
+                f"{backend.device.get('name')!r} (kind {backend.device.get('kind')!r}) is not an ECRAM card built "
+                "into an H-1E1T array")
         super().__init__(backend, **values)
 
     def validate(self) -> None:
+        check_ladders(self.values)
+
+    def setup(self) -> None:
         self.mask = parse_cells(self.p.cells, self.backend.shape)
         self.pattern = make_pattern(self.p.pattern, self.mask, np.random.default_rng(self.p.seed))
-        fill_presets(self.values, self.backend.device)
-        self.p = SimpleNamespace(**self.values)
         self.n_prog = self.p.max_pulses + 1 if self.p.g_start_S > 0 else 0
         target = np.where(self.mask, self.p.g_start_S, np.nan)
         self.prog = make_programmer(self.backend, target, self.values, (0.0, 1.0)) if self.n_prog else None

@@ -25,7 +25,6 @@ simulated array, 34 MB engine flags/pulse counts, plus the ladder state of the a
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,10 +33,12 @@ from protocols.base import Protocol
 from protocols.cells import parse_cells
 from protocols.levels import default_levels, level_values, target_map
 from protocols.params import Param
-from protocols.programming import ISPP_PARAMS, fill_presets, make_programmer
+from protocols.programming import ISPP_PARAMS, check_ladders, make_programmer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from hil.backend import Backend
 
     from hil.store import Run
 
@@ -48,23 +49,35 @@ def level_params(target_default: str = "random") -> tuple[Param, ...]:
         Param("cells", "all", "", "cells to program: all | R,C | R,C;R,C | R0:R1,C0:C1", kind="str"),
         Param("target", target_default, "", "target map: random | checkerboard | ramp | uniform:K | FILE.npy",
               kind="str"),
-        Param("n_levels", None, "", "number of levels (default: 16 for ECRAM, 8 for RRAM)",
-              kind="int", min=1, max=4096),
-        Param("g_low_S", None, "S", "lowest level (default: ECRAM 5 % into the card's range; RRAM 5 µS)",
-              positive=True),
-        Param("g_high_S", None, "S", "highest level (default: ECRAM 95 % of the card's range; RRAM 40 µS)",
-              positive=True),
+        Param("n_levels", None, "", "number of levels", kind="int", min=1, max=4096,
+              preset="levels.n_levels"),
+        Param("g_low_S", None, "S", "lowest level", positive=True, preset="levels.g_low_S"),
+        Param("g_high_S", None, "S", "highest level", positive=True, preset="levels.g_high_S"),
         Param("seed", 0, "", "seed of the random target arrangement", kind="int", min=0),
     )
 
 
 def resolve_levels(values: dict[str, Any], device: dict[str, Any]) -> np.ndarray:
-    """The level conductances from n_levels/g_low_S/g_high_S, device defaults filling gaps."""
+    """The level conductances from n_levels/g_low_S/g_high_S, the card's presets filling gaps."""
     n, lo, hi = default_levels(device)
     n = values["n_levels"] if values["n_levels"] is not None else n
     lo = values["g_low_S"] if values["g_low_S"] is not None else lo
     hi = values["g_high_S"] if values["g_high_S"] is not None else hi
     return level_values(n, lo, hi)
+
+
+class ProgramTargets:
+    """The programming phase of a protocol: a level target map written by write-verify.
+
+    Built from the resolved parameters (`level_params` + `ISPP_PARAMS`); used by `WriteVerify`
+    and composed by `protocols.retention.Retention`."""
+
+    def __init__(self, backend: "Backend", p: Any) -> None:
+        self.mask = parse_cells(p.cells, backend.shape)
+        self.levels = resolve_levels(vars(p), backend.device)
+        rng = np.random.default_rng(p.seed)
+        self.state, self.target = target_map(p.target, self.mask, self.levels, rng)
+        self.prog = make_programmer(backend, self.target, vars(p), (self.levels[0], self.levels[-1]))
 
 
 class WriteVerify(Protocol):
@@ -74,13 +87,12 @@ class WriteVerify(Protocol):
     params = level_params() + ISPP_PARAMS
 
     def validate(self) -> None:
-        self.mask = parse_cells(self.p.cells, self.backend.shape)
-        self.levels = resolve_levels(self.values, self.backend.device)
-        rng = np.random.default_rng(self.p.seed)
-        self.state, self.target = target_map(self.p.target, self.mask, self.levels, rng)
-        fill_presets(self.values, self.backend.device)
-        self.p = SimpleNamespace(**self.values)
-        self.prog = make_programmer(self.backend, self.target, self.values, (self.levels[0], self.levels[-1]))
+        check_ladders(self.values)
+
+    def setup(self) -> None:
+        self.phase = ProgramTargets(self.backend, self.p)
+        self.mask, self.levels = self.phase.mask, self.phase.levels
+        self.state, self.target, self.prog = self.phase.state, self.phase.target, self.phase.prog
         # large arrays checkpoint less often: a 4 Mb checkpoint (engine + array state) is ~85 MB
         self.batch_steps = max(type(self).batch_steps, int(self.mask.sum()) // 100_000)
 

@@ -22,19 +22,20 @@ from hil.cards import load_card
 from hil.clock import Clock, VirtualClock
 from hil.errors import ParameterError
 
-ARRAY_TYPES = ("h1e1t", "1t1r")
+ARRAY_TYPES = ("h1e1t", "1t1r")   # bundled array types; the registry is hil.families
 _DEFAULT_DEVICE = {"h1e1t": "ecram_wox_lipon", "1t1r": "rram_hfox_1t1r"}
 
 
-def _make_array(array: str, shape: tuple[int, int], card: dict[str, Any], seed: int,
+def _make_array(array: str | None, shape: tuple[int, int], card: dict[str, Any], seed: int,
                 clock: Clock, faults: Mapping[str, Any] | None) -> Any:
-    if array == "h1e1t":
-        from sim_backends.arrays.h1e1t import H1E1TArray
-        return H1E1TArray(shape, card, seed=seed, clock=clock, faults=faults)
-    if array == "1t1r":
-        from sim_backends.arrays.rram_1t1r import RRAM1T1RArray
-        return RRAM1T1RArray(shape, card, seed=seed, clock=clock, faults=faults)
-    raise ParameterError(f"array type {array!r} unknown; allowed: {', '.join(ARRAY_TYPES)}")
+    """The array of the card's device family (`hil.families`); ``array`` must match it."""
+    from hil.families import family_of
+
+    fam = family_of(card)
+    if array is not None and array != fam.array:
+        raise ParameterError(f"array type {array!r} does not fit device {card.get('name')!r} "
+                             f"(kind {fam.kind!r}: a {fam.array!r} array)")
+    return fam.array_class(shape, card, seed=seed, clock=clock, faults=faults)
 
 
 class SimBackend(Backend):
@@ -42,19 +43,24 @@ class SimBackend(Backend):
 
     kind = "sim"
 
-    def __init__(self, shape: Sequence[int] = (8, 8), device: str | None = None,
-                 array: str = "h1e1t", seed: int = 0,
+    def __init__(self, shape: Sequence[int] = (8, 8), device: str | dict[str, Any] | None = None,
+                 array: str | None = None, seed: int = 0,
                  faults: Mapping[str, Any] | None = None, clock: Clock | None = None,
                  **array_options: Any) -> None:
-        if array not in ARRAY_TYPES:
-            raise ParameterError(f"array type {array!r} unknown; allowed: {', '.join(ARRAY_TYPES)}")
+        if device is None:     # an array type alone names its bundled default device
+            if array is not None and array not in _DEFAULT_DEVICE:
+                from hil.families import family_of_array
+                family_of_array(array)   # unknown array type: the registry's error
+                raise ParameterError(f"array type {array!r} has no default device; name one")
+            device = _DEFAULT_DEVICE[array or "h1e1t"]
         self._clock = clock if clock is not None else VirtualClock()
-        self._card = load_card(device or _DEFAULT_DEVICE[array])
-        self.array_type = array
+        self._card = load_card(device) if isinstance(device, str) else dict(device)
         self.seed = int(seed)
         self.array = _make_array(array, tuple(shape), self._card, self.seed, self._clock, faults)
+        self.array_type = self.array.kind
         for key, value in array_options.items():
             self.array.set_option(key, value)
+        self._pulses = 0  # physical pulses applied (the emulated device's own counter)
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -75,14 +81,24 @@ class SimBackend(Backend):
              v_read_V: float | None = None) -> np.ndarray:
         return np.asarray(self.array.read(rows, cols, v_read_V), dtype=np.float64)
 
+    def read_cell(self, row: int, col: int, v_read_V: float | None = None) -> float:
+        """G_S of one cell as a float: ``read([row], [col], v_read_V)[0, 0]`` without the
+        index arrays (single-cell spot measurements of the emulated lab)."""
+        return self.array.read_cell(row, col, v_read_V)
+
     def apply_pulse(self, lines: Lines, width_s: float) -> None:
         n = self.array.apply_lines(lines, width_s)
+        self._pulses += int(n)
         self._clock.advance(n * float(width_s))
 
     def pulse_cells(self, mask: np.ndarray, amplitude_V: float | np.ndarray,
-                    width_s: float) -> None:
-        n = self.array.program(mask, amplitude_V, width_s)
-        self._clock.advance(n * float(width_s))
+                    width_s: float) -> Any:
+        """Program with the array's scheme; returns the `hil.plan.PulsePlan` applied."""
+        t0 = self._clock.now()
+        plan = self.array.program(mask, amplitude_V, width_s)
+        self._pulses += int(getattr(plan, "n_pulses", plan))
+        advance_by_plan(self._clock, plan, t0)
+        return plan
 
     def iv_sweep(self, cell: Cell, v_V: np.ndarray, compliance_A: float) -> np.ndarray:
         if not (np.isfinite(compliance_A) and compliance_A > 0):
@@ -101,11 +117,19 @@ class SimBackend(Backend):
             raise ParameterError(f"v_read_H_V = {v_read_H_V!r} V; allowed: > 0")
         return self.array.mtt_currents(unit, float(v_read_H_V), float(v_ref_G_V), float(v_drain_V))
 
+    #: the simulated device's counter is part of its state: restored with it on resume
+    pulse_counter_persists = True
+
+    def pulse_count(self) -> int:
+        """Physical pulses applied to the simulated array (the scheme's pulses, not calls)."""
+        return self._pulses
+
     # -- resumability ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(self.array.state_dict())
         state["array_type"] = self.array_type
+        state["pulse_count"] = self._pulses
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -113,33 +137,48 @@ class SimBackend(Backend):
             raise ParameterError(f"state is for a {state.get('array_type')!r} array; this "
                                  f"backend has {self.array_type!r}")
         self.array.load_state_dict(state)
+        self._pulses = int(state.get("pulse_count", 0))
         super().load_state_dict(state)
 
 
-_OPTION_KEYS = {"type", "array", "device", "rows", "cols", "seed", "faults", "scheme",
-                "program_by"}
+def advance_by_plan(clock: Clock, plan: Any, t0_s: float) -> None:
+    """Move a virtual clock to the end of ``plan`` started at ``t0_s``, accumulated pulse by
+    pulse (bit-identical to a clock advanced once per physical pulse, as on a bench)."""
+    if getattr(clock, "virtual", False):
+        clock.set(plan.end_time(t0_s))
+    else:
+        clock.advance(plan.duration_s)
 
 
-def make_sim_backend(options: Mapping[str, Any], clock: Clock | None = None) -> SimBackend:
-    """SimBackend from a station's ``[backend]`` table.
+def make_sim_backend(options: Any, clock: Clock | None = None) -> SimBackend:
+    """SimBackend from a typed station config (`hil.station_config.BackendConfig`, as
+    `hil.station.Station.make_backend` passes) or a ``[backend]`` table (checked the same way).
 
-    Keys: ``type = "sim"``, ``array`` ("h1e1t" | "1t1r"), ``device`` (card name), ``rows``,
-    ``cols``, ``seed``, optional ``faults`` table and, for 1T1R, ``scheme`` ("V/2" | "V/3"),
-    for H-1E1T, ``program_by`` ("rows" | "cols").
+    Keys: ``type = "sim"``, ``device`` (card name), ``array`` (optional: the card family's
+    array type), ``rows``, ``cols``, ``seed``, optional ``faults`` table and the family's options
+    (1T1R ``scheme`` "V/2" | "V/3", H-1E1T ``program_by`` "rows" | "cols").
     """
-    opts = dict(options)
-    unknown = set(opts) - _OPTION_KEYS
-    if unknown:
-        raise ParameterError(f"unknown sim backend keys {sorted(unknown)}; allowed: "
-                             f"{sorted(_OPTION_KEYS)}")
-    if opts.get("type", "sim") != "sim":
-        raise ParameterError(f"backend type {opts.get('type')!r}; make_sim_backend needs 'sim'")
-    try:
-        rows, cols = int(opts.get("rows", 8)), int(opts.get("cols", 8))
-        seed = int(opts.get("seed", 0))
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"sim backend rows/cols/seed must be integers ({exc})") from None
-    extra = {k: opts[k] for k in ("scheme", "program_by") if k in opts}
-    return SimBackend(shape=(rows, cols), device=opts.get("device"),
-                      array=str(opts.get("array", "h1e1t")), seed=seed,
-                      faults=opts.get("faults"), clock=clock, **extra)
+    from hil.errors import HilError
+    from hil.station_config import BackendConfig, parse_station
+
+    if not isinstance(options, BackendConfig):
+        opts = dict(options)
+        if opts.get("type", "sim") != "sim":
+            raise ParameterError(f"backend type {opts.get('type')!r}; make_sim_backend needs 'sim'")
+        known = ("type", "array", "device", "rows", "cols", "seed", "faults", "scheme", "program_by")
+        unknown = sorted(set(opts) - set(known))
+        if unknown:
+            raise ParameterError(f"unknown sim backend keys {unknown}; allowed: {sorted(known)}")
+        if "device" not in opts and "array" in opts:   # an array type names its default device
+            if opts["array"] not in _DEFAULT_DEVICE:
+                from hil.families import family_of_array
+                family_of_array(str(opts["array"]))
+                raise ParameterError(f"array type {opts['array']!r} has no default device; name one")
+            opts["device"] = _DEFAULT_DEVICE[opts["array"]]
+        try:
+            options = parse_station({"backend": {**opts, "type": "sim"}}, "sim backend").backend
+        except HilError as exc:
+            raise ParameterError(str(exc)) from None
+    cfg = options
+    return SimBackend(shape=cfg.shape, device=cfg.device, array=cfg.array, seed=cfg.seed,
+                      faults=cfg.faults, clock=clock, **dict(cfg.array_options))

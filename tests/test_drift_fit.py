@@ -135,3 +135,20 @@ def test_hil_fit_errors_are_one_line(tmp_path, capsys):
     assert "not a retention run" in capsys.readouterr().err
     assert hil_main(["fit", str(tmp_path / "missing.h5")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_unresolved_coefficients_are_flagged_with_a_reason(truth, sim):
+    """A fit from 4 cells per state cannot determine the spread terms: they are reported as not
+    resolved (with why), while the 8000-cell fit resolves the drift terms it is tested on."""
+    state, target, maps = sim
+    big = fit_reference_form(state_statistics(TIMES_S, maps, state, target))
+    assert not {"mu_ln_uS", "sigma_ln_uS", "sigma_0_uS", "prog_c1"} & set(big.unresolved())
+    few = state.copy()
+    for k in range(8):                       # keep 4 cells of each state, drop the rest
+        idx = np.flatnonzero(few.ravel() == k)
+        few.ravel()[idx[4:]] = -1
+    small = fit_reference_form(state_statistics(TIMES_S, maps, few, target))
+    reasons = small.unresolved()
+    assert reasons and all("standard error" in r or "converge" in r for r in reasons.values())
+    for name in reasons:
+        assert small.stderr[name] >= abs(getattr(small, name)) or not np.isfinite(small.stderr[name])

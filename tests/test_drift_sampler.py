@@ -117,3 +117,32 @@ def test_errors_name_bad_values():
         StateDrift(torch.tensor([1e-5, 2e-5, 3e-5]), torch.zeros(3), torch.zeros(2))
     with pytest.raises(ParameterError, match="'bogus'"):
         make_sampler("bogus")
+
+
+def _formula_S(m: ReferenceDrift, G_S: torch.Tensor, t: float, gen: torch.Generator) -> torch.Tensor:
+    """The class docstring's formula, out of place, term by term (the reference numbers)."""
+    def n(like):
+        return torch.randn(like.shape, generator=gen, dtype=like.dtype)
+    g = G_S * 1e6
+    g = g + (m.prog_c0_uS + m.prog_c1 * g) * n(g)
+    if t > 0:
+        g = g + m.mean_shift_uS(t) + m.sigma_drift_uS(t) * n(g)
+        g = g + m.read_c_uS * torch.log10(g.clamp(min=1e-3)) * m.read_factor(t) * n(g)
+    g = g * (1.0 + m.d2d_sigma_rel * n(g))
+    return g.clamp(m.g_min_uS, m.g_max_uS) / 1e6
+
+
+@pytest.mark.parametrize("t_s", [0.0, 1.0, 3.15e8])
+def test_in_place_and_fused_paths_are_the_formula_bit_for_bit(t_s):
+    m = ReferenceDrift.from_card()
+    G = torch.rand(3, 50_001, generator=_gen(1)) * 79e-6 + 9e-6
+    want = _formula_S(m, G, t_s, _gen(4))
+    out, scratch = torch.empty_like(G), tuple(torch.empty_like(G) for _ in range(3))
+    fused = m.sample(G, t_s, _gen(4), out=out, scratch=scratch)   # contiguous float32: fused
+    assert fused is out and torch.equal(fused, want)
+    torch_ops = m.sample_uS(G * 1e6, t_s, _gen(4)) / 1e6            # the in-place torch ops
+    assert torch.equal(torch_ops, want)
+    g64 = m.sample(G.double(), t_s, _gen(4))                       # float64: torch ops, in place
+    assert g64.dtype == torch.float64                              # (float64 normals differ)
+    assert abs(float(g64.mean()) - float(want.double().mean())) < 0.01 * float(want.mean())
+    assert torch.equal(G, torch.rand(3, 50_001, generator=_gen(1)) * 79e-6 + 9e-6)  # input kept

@@ -31,9 +31,13 @@ def test_demo_writes_360_events_plot_and_reports_on_off_ratio(tmp_path, hil_cli)
     # LTP raises G, LTD lowers it: the physics, not a constant
     G = ev["G_S"].astype(float)
     assert G[179] > 20 * G[0] and G[359] < G[179] / 20
-    # a second demo does not silently replace the first
+    # a second demo in the same folder replaces the demo's own default outputs (issue 18)...
     again = hil_cli("demo", "--no-progress", cwd=tmp_path)
-    assert again.returncode == 2 and "exists" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert Run.open(h5).attrs["status"] == "complete" and len(Run.open(h5).read_events()) == 360
+    # ...but a file the user named is not silently replaced
+    named = hil_cli("demo", "--no-progress", "-o", "hil-demo.h5", cwd=tmp_path)
+    assert named.returncode == 2 and "exists" in named.stderr
 
 
 def _events(path):

@@ -38,7 +38,7 @@ def test_identification_and_empty_error_queue(emu):
 
 @pytest.mark.parametrize("line, code", [
     ("FOO 1", 100), ("*WAI 3", 103), ("DV 4,0,abc,0.1", 102), ("DV 4,0,nan,0.1", 102), ("DV 4", 103),
-    ("DV 4,0,500,0.1", 120), ("CN 9", 305), ("TI 4", 200), ("FMT 2,0", 120), ("MM 1", 122),
+    ("DV 4,0,500,0.1", 120), ("CN 9", 305), ("TI 4", 200), ("FMT 3,0", 120), ("FMT 1,5", 120), ("MM 1", 122),
     ("SPV 101,1,0,50", 120), ("SRP", 200), ("SPPER 100", 120),
 ])
 def test_bad_commands_queue_the_instruments_error(emu, line, code):

@@ -12,7 +12,7 @@ from sim_backends.emulators.b1500 import B1500Emulator
 from sim_backends.emulators.bench import Bench
 from sim_backends.emulators.probe_station import ProbeStationEmulator
 from sim_backends.emulators.pulsegen import PulseGenEmulator
-from sim_backends.emulators.scpi import short_form
+from sim_backends.emulators.scpi_parser import compile_pattern, match, parse_message, split_tokens
 from sim_backends.emulators.switch_matrix import SwitchMatrixEmulator
 
 
@@ -25,17 +25,29 @@ def q(emu, line):
     return emu.feed(line.encode() + b"\n").decode().rstrip("\r\n")
 
 
-def test_scpi_short_and_long_forms():
-    assert short_form("SOURce1:FUNCtion:PULSe:WIDTh") == "SOUR1:FUNC:PULS:WIDT"
-    assert short_form("burst:ncycles") == "BURS:NCYC"
-    assert short_form(":SYSTem:ERRor?") == "SYST:ERR?"
+def test_scpi_short_and_long_forms_from_the_table():
+    nodes = compile_pattern("[SOURce#:]FUNCtion:PULSe:WIDTh")
+    for header, suffix in [("SOURce2:FUNCtion:PULSe:WIDTh", [2]), ("sour1:func:puls:widt", [1]),
+                           ("FUNC:PULSE:WIDTH", [1]), ("SOURCE:FUNCTION:PULSE:WIDTH", [1])]:
+        assert match(nodes, split_tokens(header)) == suffix, header
+    for header in ("SOURC:FUNC:PULS:WIDT", "SOUR:FUNC:PULS", "FUNC:PUL:WIDT", "SOUR:FUNC2:PULS:WIDT"):
+        assert match(nodes, split_tokens(header)) is None, header  # no letter rule, no prefix
+    burst = compile_pattern("[SOURce#:]BURSt:NCYCles")
+    assert match(burst, split_tokens("BURS:NCYCLES")) == [1]
+
+
+def test_scpi_compound_messages_keep_the_subsystem():
+    units = parse_message("SOUR1:VOLT:HIGH 1;LOW 0;:OUTP1 ON;*TRG;*WAI")
+    assert [(u.header, u.params) for u in units] == [
+        ("SOUR1:VOLT:HIGH", ("1",)), ("SOUR1:VOLT:LOW", ("0",)), ("OUTP1", ("ON",)),
+        ("*TRG", ()), ("*WAI", ())]
 
 
 def test_pulsegen_errors_and_queries(bench):
     pg = PulseGenEmulator(bench)
     assert q(pg, "*IDN?").startswith("Agilent Technologies,33522B")
     for line, code in [("FOO", -113), ("SOUR1:VOLT:HIGH 50", -222), ("SOUR1:VOLT:HIGH", -109),
-                       ("SOUR1:FUNC:PULS:WIDT abc", -121), ("SOUR3:FUNC PULS", -113)]:
+                       ("SOUR1:FUNC:PULS:WIDT abc", -104), ("SOUR1:FUNC:PULS:WIDT 1.2.3", -121), ("SOUR3:FUNC PULS", -113)]:
         assert q(pg, line) == ""
         assert q(pg, "SYST:ERR?").startswith(f"{code},"), line
     assert q(pg, "SYST:ERR?") == '+0,"No error"'

@@ -183,13 +183,35 @@ def test_parse_bad_datum(token):
         p.parse_data(token)
 
 
-def test_format_datum_round_trips():
-    for v in (5e-12, 1.5, -0.123e-6, 0.0, 1e-3, 12345.0, -7.25e-9):
-        s = p.format_datum("N", 4, "I", v)
-        assert len(s) == 15
-        assert p.parse_datum(s).value == pytest.approx(v, rel=1e-3, abs=1e-15)
-    assert p.format_datum("V", 1, "I", float("inf")) == "VAI+199.999E+99"
-    assert p.parse_datum("VAI+199.999E+99").overflow
+@pytest.mark.parametrize("token, status, channel, kind, value", [
+    # FMT 1 data as printed in PyMeasure's and QCoDeS's B1500 test suites
+    ("NAI+000.005E-09", "N", 1, "I", 5e-12), ("NAV+001.500E+00", "N", 1, "V", 1.5),
+    ("CAI+000.123E-06", "C", 1, "I", 0.123e-6), ("NAV-000.002E-01", "N", 1, "V", -0.2e-3),
+    ("NAT+000.123E+00", "N", 1, "T", 0.123), ("NBC+001.000E-12", "N", 2, "C", 1e-12),
+    ("VAV+199.999E+99", "V", 1, "V", 199.999e99), ("WbV+000.100E+00", "W", 202, "V", 0.1),
+])
+def test_parse_golden_fmt1_data(token, status, channel, kind, value):
+    d = p.parse_datum(token)
+    assert (d.status, d.channel, d.kind) == (status, channel, kind)
+    assert d.value == pytest.approx(value)
+    assert d.overflow == (status == "V")
+
+
+def test_learn_sweep_settings_and_measurement_mode():
+    # *LRN? replies as in QCoDeS's KeysightB1517A tests (compact, no space after the header)
+    b, t = make([(w("*LRN? 33"), r("WM2,2;WT1.0,0.0,0.0,0.0,0.0;WV1,1,50,+3.0E+00,-3.0E+00,201")),
+                 (w("*LRN? 31"), r("TM1;AV1,0;CM1;FMT1,0;MM2,4,5")),
+                 (w("*LRN? 31"), r("TM1;AV1,0;CM1;FMT1,0")),
+                 (w("*LRN? 46"), r("CMM 1,0"))])
+    assert b.sweep_settings() == {"abort": 2, "post": 2, "hold_s": 1.0, "delay_s": 0.0,
+                                  "channel": 1, "mode": 1, "start_V": 3.0, "stop_V": -3.0,
+                                  "n": 201}
+    assert b.measurement_mode() == (2, [4, 5])
+    assert b.measurement_mode() is None
+    assert b.learn(46) == [("CMM", ["1", "0"])]  # the spaced form parses too
+    assert t.done
+    with pytest.raises(InstrumentError, match="LRN"):
+        p.parse_lrn("12,3")
 
 
 def test_channel_letters():

@@ -129,3 +129,28 @@ def test_prober_error_code_and_status_bits():
     with pytest.raises(InstrumentError, match="expected 2 numbers"):
         pc.floats("1", 2)
     assert pc.move_xy(1.5, 2) == "move_chuck_xy zero,1.5,2"
+
+
+def test_pulsegen_settings_read_back():
+    # 33500 reply forms (Operating and Service Guide examples): NR3 numbers, short-form
+    # choices, 0/1 switches
+    replies = {"SOUR1:FUNC?": "PULS", "SOUR1:FUNC:PULS:PER?": "+4.000000000000000E-03",
+               "SOUR1:FUNC:PULS:WIDT?": "+2.000000000000000E-03",
+               "SOUR1:VOLT:HIGH?": "+1.000000000000000E+01",
+               "SOUR1:VOLT:LOW?": "+0.000000000000000E+00",
+               "SOUR1:BURS:NCYC?": "+3.000000000000000E+00", "SOUR1:BURS:MODE?": "TRIG",
+               "SOUR1:BURS:STAT?": "1", "TRIG1:SOUR?": "BUS", "OUTP1?": "1"}
+    t = ScriptedTransport([(w(q), a.encode() + b"\n") for q, a in replies.items()])
+    assert PulseGenerator(t).settings() == {
+        "function": "PULS", "period_s": 4e-3, "width_s": 2e-3, "high_V": 10.0, "low_V": 0.0,
+        "burst_count": 3.0, "burst_mode": "TRIG", "burst_on": True, "trigger_source": "BUS",
+        "output_on": True}
+    assert t.done
+
+
+def test_matrix_card_0_auto_configuration():
+    t = ScriptedTransport(ok("ROUT:CLOS (@00217)") + [(w("ROUT:CLOS:CARD? 0"), b"(@00217)\n")])
+    m = SwitchMatrix(t, card=0)
+    m.close([(2, 17)])
+    assert m.closed() == {(2, 17)}
+    assert t.done

@@ -75,3 +75,18 @@ def test_odsw_builder_needs_both_times():
     assert c.odsw(101, True, 0, 1e-6, 2e-6) == "ODSW 101,1,0,1E-06,2E-06"
     with pytest.raises(ValueError):
         c.odsw(101, True, 0, 1e-6)
+
+
+def test_read_back_parses_the_query_replies():
+    # replies as in PyMeasure's SPGU tests (plain comma-separated numbers, spaces allowed)
+    r = lambda x: x.encode() + b"\r\n"  # noqa: E731
+    s, t = spgu([(w("SPT? 101,1"), r("0.0,1e-07,2e-08,3e-08")), (w("SPV? 101,1"), r("0.5, 2.0")),
+                 (w("SPRM?"), r("1, 10")), (w("SPPER?"), r("0.5")), (w("SPM? 101"), r("1")),
+                 (w("SER? 101"), r("100"))])
+    assert s.read_back(101) == {"period_s": 0.5, "spm": 1, "delay_s": 0.0, "width_s": 1e-7,
+                                "lead_s": 2e-8, "trail_s": 3e-8, "base_V": 0.5, "peak_V": 2.0,
+                                "load_ohm": 100.0, "sprm": 1, "condition": 10.0}
+    assert t.done
+    s, _ = spgu([(w("SPT? 101,1"), r("0.0,1e-07"))])
+    with pytest.raises(InstrumentError, match="SPT\\?: expected 4 numbers"):
+        s.read_back(101)

@@ -124,8 +124,16 @@ def test_cli_serve_prints_resources_and_answers(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--station", str(st)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]
+        assert proc.stdout.readline().startswith("hil serve: ")  # header line
+        lines = []
+        for _ in range(6):    # maybe a header line, then one line per instrument
+            ln = proc.stdout.readline()
+            if ln.split() and ln.split()[0] in ("b1500", "matrix", "ctrl"):
+                lines.append(ln)
+            if len(lines) == 3 or not ln:
+                break
         assert [ln.split()[0] for ln in lines] == ["b1500", "matrix", "ctrl"]
+        assert proc.stdout.readline().startswith("ready, Ctrl-C to stop")
         resource, url = lines[0].split()[2:4]
         assert resource.startswith("TCPIP::127.0.0.1::") and url.startswith("socket://127.0.0.1:")
         port = int(url.rsplit(":", 1)[1])

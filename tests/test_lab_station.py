@@ -47,9 +47,10 @@ def _station(extra_backend: str = "", driver: str = "array_controller") -> Stati
     return Station.from_text(f"""
 [backend]
 type = "lab"
+device = "ecram_wox_lipon"
 rows = 2
 cols = 2
-{extra_backend}
+{extra_backend if "wiring" in extra_backend else 'wiring = "array_controller"' + chr(10) + extra_backend}
 [[instruments]]
 name = "x"
 driver = "{driver}"
@@ -59,20 +60,20 @@ address = "loopback"
 
 def test_bad_station_values_name_what_is_allowed():
     with pytest.raises(StationError, match="wiring = 'magic'; allowed"):
-        InstrumentBackend.from_station(_station('wiring = "magic"'))
+        _station('wiring = "magic"').make_backend()
     with pytest.raises(StationError, match="needs exactly one instrument with driver = "
                                            "'array_controller'"):
-        InstrumentBackend.from_station(_station(driver="b1500"))
+        _station(driver="b1500").make_backend()
     with pytest.raises(StationError, match="needs an instrument with driver = 'switch_matrix'"):
-        InstrumentBackend.from_station(_station('wiring = "b1500_matrix"', driver="b1500"))
+        _station('wiring = "b1500_matrix"', driver="b1500").make_backend()
     with pytest.raises(StationError, match="programming = 'gpu'"):
-        InstrumentBackend.from_station(_station('programming = "gpu"'))
-    with pytest.raises(StationError, match="no emulator for driver 'oscilloscope'"):
-        InstrumentBackend.from_station(_station(driver="oscilloscope"))
+        _station('programming = "gpu"').make_backend()
+    with pytest.raises(StationError, match="unknown driver 'oscilloscope'; allowed: b1500, "):
+        _station(driver="oscilloscope")
 
 
 def test_backend_argument_errors():
-    b = InstrumentBackend.from_station(_station())
+    b = _station().make_backend()
     with pytest.raises(ParameterError, match="mask must be a bool array of shape \\(2, 2\\)"):
         b.pulse_cells(np.ones((3, 3), bool), 1.0, 1e-3)
     with pytest.raises(ParameterError, match="pulse width"):
@@ -95,3 +96,72 @@ def test_instrumentkit_shadowing_is_reported(monkeypatch):
     monkeypatch.setitem(sys.modules, "instruments", fake)
     with pytest.raises(ImportError, match="InstrumentKit"):
         check_instruments_package()
+
+
+def test_lab_layer_imports_no_simulator():
+    """hil/lab/* never imports sim_backends: the station layer injects the emulated lab."""
+    import ast
+    from pathlib import Path
+    lab = Path(__file__).resolve().parents[1] / "hil" / "lab"
+    for path in sorted(lab.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "sim_backends" for n in names), path.name
+
+
+class _Thermometer:
+    """A toy driver: constructor without I/O, one query."""
+
+    def __init__(self, transport, name="thermo", unit="C"):
+        self.transport, self.name, self.unit = transport, name, unit
+
+    def temperature(self) -> str:
+        self.transport.write(b"TEMP?\n")
+        return self.transport.read_until(b"\n").decode() + self.unit
+
+
+class _ThermometerEmulator:
+    def __init__(self, bench, lock=None):
+        self.bench = bench
+
+    def feed(self, data: bytes) -> bytes:
+        return b"21.5\n" if data == b"TEMP?\n" else b""
+
+
+def test_a_new_driver_is_one_registry_entry(monkeypatch, capsys):
+    """Driver class + one `DriverSpec` + emulator: the station check, the factory, the
+    emulated lab and `hil list` all see it."""
+    import argparse
+
+    from hil.commands.list import main as hil_list
+    from hil.lab import drivers
+    spec = drivers.DriverSpec("thermometer", "toy thermometer (test)",
+                              f"{__name__}:_Thermometer", f"{__name__}:_ThermometerEmulator",
+                              options={"unit": ("unit", str, "C")})
+    monkeypatch.setitem(drivers.REGISTRY, "thermometer", spec)
+    st = Station.from_text(CTRL_WITH_EXTRA)
+    b = st.make_backend()
+    assert b.drivers["t"].temperature() == "21.5K"
+    b.close()
+    hil_list(argparse.Namespace())
+    assert "thermometer" in capsys.readouterr().out
+
+
+CTRL_WITH_EXTRA = """
+[backend]
+type = "lab"
+device = "ecram_wox_lipon"
+rows = 2
+cols = 2
+wiring = "array_controller"
+[[instruments]]
+name = "ctrl"
+driver = "array_controller"
+address = "loopback"
+[[instruments]]
+name = "t"
+driver = "thermometer"
+address = "loopback"
+options = { unit = "K" }
+"""

@@ -209,9 +209,9 @@ def test_make_sim_backend_from_station_table():
     ({"array": "crossbar"}, "array type 'crossbar'"),
     ({"type": "lab"}, "needs 'sim'"),
     ({"colour": 1}, "unknown sim backend keys"),
-    ({"rows": 0}, "shape"),
+    ({"rows": 0}, "rows = 0; allowed: an integer in 1..65536"),
     ({"device": "nonexistent"}, "not found"),
-    ({"array": "1t1r", "device": "ecram_wox_lipon"}, "need an RRAM card"),
+    ({"array": "1t1r", "device": "ecram_wox_lipon"}, "array = '1t1r' does not fit device 'ecram_wox_lipon'"),
     ({"faults": {"stuck_on": [[9, 9]]}}, "outside"),
     ({"array": "1t1r", "scheme": "V/4"}, "scheme"),
 ])
@@ -315,7 +315,8 @@ def test_half_select_dose_keeps_the_relaxation_clock_running():
     b.pulse_cells(mask, V_P, 2e-3)                            # row 0: (0, 0) selected
     t1 = b.clock.now()
     assert arr.t_prog_s[0, 0] == pytest.approx(t1 - 2e-3)    # programming event: clock restarts
-    assert np.all(arr.t_prog_s[0, 1:] == t0) and np.all(arr.t_prog_s[1] == t0)
+    # each row was stamped with its own pulse time: row 0 at t0, row 1 one pulse later
+    assert np.all(arr.t_prog_s[0, 1:] == t0) and np.all(arr.t_prog_s[1] == t0 + 2e-3)
     g_after = arr.conductance()
     rise = (g_after - g_before)[0, 1:]
     step = (g_after - g_before)[0, 0]
@@ -336,8 +337,9 @@ def test_half_select_dose_keeps_the_relaxation_clock_running():
 
 @pytest.mark.parametrize("one_per_row", [False, True])
 def test_per_row_amplitudes_in_one_pass_equal_row_by_row_pulses(one_per_row):
-    """program() pulses the k-th amplitude of every row in one pass: exactly what row-by-row,
-    amplitude-by-amplitude pulsing gives (rows see 0 V while another row is pulsed)."""
+    """program() pulses the k-th amplitude of every row in one pass: exactly what pulsing
+    the plan one pulse after another gives (phase, amplitude ascending, row ascending; rows
+    see 0 V while another row is pulsed), every row stamped with its own pulse time."""
     import dataclasses
     rng = np.random.default_rng(1)
     n = 12
@@ -353,11 +355,13 @@ def test_per_row_amplitudes_in_one_pass_equal_row_by_row_pulses(one_per_row):
         amp = np.where(up, amp.max(axis=1, keepdims=True), amp.min(axis=1, keepdims=True))
     a.pulse_cells(mask, amp, 2e-3)
     for pot in (True, False):
-        for r in range(n):
-            sel = mask[r] & ((amp[r] > 0) == pot)
-            for lv in sorted(set(np.abs(amp[r][sel]))):
+        sel = mask & ((amp > 0) == pot)
+        for lv in sorted(set(np.abs(amp[sel]))):
+            for r in range(n):
                 m = np.zeros((n, n), bool)
-                m[r] = sel & (np.abs(amp[r]) == lv)
-                b.array.program(m, lv if pot else -lv, 2e-3)
+                m[r] = sel[r] & (np.abs(amp[r]) == lv)
+                if m.any():
+                    b.pulse_cells(m, lv if pot else -lv, 2e-3)
     assert np.array_equal(a.array.x, b.array.x)
     assert np.array_equal(a.array.t_prog_s, b.array.t_prog_s)
+    assert a.clock.now() == b.clock.now()

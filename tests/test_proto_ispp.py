@@ -6,6 +6,7 @@ import pytest
 
 from hil.errors import ParameterError
 from protocols.ispp import IsppEngine, Ladder
+from hil.cards import load_card
 from protocols.levels import (balanced_states, card_g_range, default_levels, level_values,
                               log_times, target_map)
 
@@ -106,9 +107,11 @@ def test_levels_and_card_defaults():
     ecram = {"name": "e", "kind": "ecram", "conductance": {"g_S": 50e-6, "floor_fraction": 1e-3},
              "geometry": {"width_m": 10e-6, "length_m": 10e-6}}
     assert card_g_range(ecram) == pytest.approx((50e-9, 50e-6))
-    n, lo, hi = default_levels(ecram)
+    n, lo, hi = default_levels(load_card("ecram_wox_lipon"))     # the card's [presets.levels]
     assert n == 16 and lo == pytest.approx(2.5e-6) and hi == pytest.approx(40e-6)
-    assert default_levels({"name": "hfox_rram", "kind": "rram"}) == (8, 5e-6, 40e-6)
+    assert default_levels(load_card("rram_hfox_1t1r")) == (8, 5e-6, 40e-6)
+    with pytest.raises(ParameterError, match="declares no preset 'levels.n_levels'"):
+        default_levels(ecram)            # no presets in the card: no guessed default
     with pytest.raises(ParameterError, match="no usable conductance range"):
         card_g_range({"name": "bare"})
 

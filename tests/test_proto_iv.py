@@ -69,7 +69,7 @@ def test_kill_and_resume(tmp_path, killed_run):
     station = Station.load(None)
     ref = tmp_path / "ref.h5"
     run_protocol("iv_sweep", station.make_backend(), ref, {"cycles": 10, "step_V": 0.2},
-                 station_text=station.text, seed=station.seed, progress=False)
+                 station=station, progress=False)
     np.testing.assert_array_equal(Run.open(killed).read_result("I_A"), Run.open(ref).read_result("I_A"))
 
 

@@ -17,7 +17,7 @@ PARAMS = {"n_snapshots": 10, "max_pulses": 60}
 @pytest.fixture(scope="module")
 def ecram_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("ret") / "ret.h5"
-    run_protocol("retention", SimBackend((8, 8), seed=2), path, PARAMS, seed=2, progress=False)
+    run_protocol("retention", SimBackend((8, 8), seed=2), path, PARAMS, progress=False)
     return Run.open(path)
 
 
@@ -64,7 +64,7 @@ def test_kill_after_snapshot_k_resumes_with_k_plus_1(tmp_path, killed_run):
     station = Station.load(None)
     ref = tmp_path / "ref.h5"
     run_protocol("retention", station.make_backend(), ref, {"n_snapshots": 8, "max_pulses": 40},
-                 station_text=station.text, seed=station.seed, progress=False)
+                 station=station, progress=False)
     (ta, Ga), (tb, Gb) = Run.open(killed).read_maps(), Run.open(ref).read_maps()
     assert len(ta) == 8 and Run.open(killed).status == "complete"
     np.testing.assert_allclose(ta, np.geomspace(1.0, TEN_YEARS_S, 8), rtol=1e-9)

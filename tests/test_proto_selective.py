@@ -89,7 +89,7 @@ def test_kill_and_resume(tmp_path, killed_run):
     station = Station.load(None)
     ref = tmp_path / "ref.h5"
     run_protocol("selective_programming", station.make_backend(), ref, {"n_pulses": 5, "max_pulses": 40},
-                 station_text=station.text, seed=station.seed, progress=False)
+                 station=station, progress=False)
     a, b = Run.open(killed), Run.open(ref)
     assert a.status == "complete"
     np.testing.assert_array_equal(a.read_maps()[1], b.read_maps()[1])

@@ -1,5 +1,4 @@
 """Runner behaviour on faults: failed status, interrupted on transport errors, read retries."""
-import json
 
 import numpy as np
 import pytest
@@ -42,7 +41,7 @@ class FlakyBackend(SimBackend):
 
 def _reference(tmp_path):
     return run_protocol("pulse_train", SimBackend(), tmp_path / "ref.h5", PARAMS,
-                        station_text=STATION.text, seed=0, progress=False)
+                        station=STATION, progress=False)
 
 
 def test_complete_run_has_final_checkpoint(tmp_path):
@@ -55,8 +54,7 @@ def test_complete_run_has_final_checkpoint(tmp_path):
 def test_exception_marks_failed_and_keeps_committed_batches(tmp_path):
     backend = FlakyBackend("pulse_cells", 25, RuntimeError("power supply tripped"))
     with pytest.raises(RuntimeError):
-        run_protocol("pulse_train", backend, tmp_path / "f.h5", PARAMS, station_text=STATION.text,
-                     seed=0, progress=False)
+        run_protocol("pulse_train", backend, tmp_path / "f.h5", PARAMS, station=STATION, progress=False)
     run = Run.open(tmp_path / "f.h5")
     assert run.attrs["status"] == "failed" and "power supply tripped" in run.attrs["message"]
     assert "step 24" in run.attrs["message"]
@@ -68,7 +66,7 @@ def test_transport_error_on_a_pulse_interrupts_and_resume_is_exact(tmp_path):
     backend = FlakyBackend("pulse_cells", 33, TransportError("VISA timeout", transient=True))
     out = tmp_path / "t.h5"
     with pytest.raises(TransportError):
-        run_protocol("pulse_train", backend, out, PARAMS, station_text=STATION.text, seed=0, progress=False)
+        run_protocol("pulse_train", backend, out, PARAMS, station=STATION, progress=False)
     run = Run.open(out)
     assert run.attrs["status"] == "interrupted" and "never repeated" in run.attrs["message"]
     assert run.n_events() == 20 * 4
@@ -99,7 +97,7 @@ def test_transient_read_error_is_retried_and_logged(tmp_path):
     path = run_protocol(ReadMaps, backend, tmp_path / "r.h5", {"n": 5}, progress=False)
     run = Run.open(path)
     assert run.attrs["status"] == "complete" and run.n_events() == 5
-    faults = json.loads(run.attrs["faults"])
+    faults = run.read_faults()
     assert len(faults) == 1 and faults[0]["step"] == 2 and "garbled reply" in faults[0]["message"]
     assert run.read_maps()[1].shape == (5, 8, 8)
 
@@ -131,5 +129,5 @@ class ReportingBackend(SimBackend):
 
 def test_faults_handled_by_drivers_are_logged_in_the_run(tmp_path):
     path = run_protocol("pulse_train", ReportingBackend(), tmp_path / "f.h5", PARAMS, progress=False)
-    faults = json.loads(Run.open(path).attrs["faults"])
+    faults = Run.open(path).read_faults()
     assert faults == [{"step": 19, "utc": faults[0]["utc"], "message": "smu: read retried after a garbled reply"}]

@@ -13,8 +13,8 @@ def test_default_station_is_a_simulated_ecram_array():
 
 def test_lab_station_parses_instruments(tmp_path):
     f = tmp_path / "lab.toml"
-    f.write_text('[backend]\ntype = "lab"\nrows = 2\n[[instruments]]\nname = "smu"\n'
-                 'driver = "b1500"\naddress = "TCPIP::127.0.0.1::5025::SOCKET"\n')
+    f.write_text('[backend]\ntype = "lab"\ndevice = "ecram_wox_lipon"\nwiring = "b1500_matrix"\nrows = 2\n'
+                 '[[instruments]]\nname = "smu"\ndriver = "b1500"\naddress = "TCPIP::127.0.0.1::5025::SOCKET"\n')
     st = Station.load(f)
     assert st.instruments == [{"name": "smu", "driver": "b1500",
                                "address": "TCPIP::127.0.0.1::5025::SOCKET", "options": {}}]
@@ -24,7 +24,8 @@ def test_lab_station_parses_instruments(tmp_path):
     ("[backend\n", "not valid TOML"),
     ("x = 1\n", r"missing \[backend\] table"),
     ('[backend]\ntype = "cloud"\n', r"type = 'cloud'; allowed: \['sim', 'lab'\]"),
-    ('[backend]\ntype = "lab"\n', r"lab station needs at least one \[\[instruments\]\]"),
+    ('[backend]\ntype = "lab"\ndevice = "ecram_wox_lipon"\nwiring = "array_controller"\n',
+     r"lab station needs at least one \[\[instruments\]\]"),
     ('[backend]\ntype = "lab"\n[[instruments]]\nname = "a"\n', "instrument #1 lacks driver, address"),
     ('[backend]\ntype = "sim"\n[extra]\n', r"unknown top-level key\(s\) \['extra'\]"),
 ])

@@ -59,6 +59,22 @@ class ReferenceFit:
         return {k: float(getattr(self, k)) for k in (
             "mu_ln_uS", "sigma_ln_uS", "sigma_0_uS", "read_c_uS", "prog_c0_uS", "prog_c1")}
 
+    def unresolved(self) -> dict[str, str]:
+        """Coefficients the data do not determine, each with the reason (empty: all resolved).
+
+        A coefficient is not resolved when its 1-σ standard error is at least its magnitude
+        (the data are equally consistent with zero) or when it is not finite; a fixed
+        coefficient (standard error exactly 0 because it was held) counts as resolved."""
+        out: dict[str, str] = {}
+        for name, value in self.as_dict().items():
+            err = self.stderr.get(name, np.nan)
+            if not (np.isfinite(value) and np.isfinite(err)):
+                out[name] = "the fit did not converge for it"
+            elif err > 0 and err >= abs(value):
+                out[name] = (f"standard error {err:.2g} >= |value| {abs(value):.2g}: the data are "
+                             "as consistent with 0; measure more cells per state or more snapshots")
+        return out
+
 
 def state_statistics(t_s: np.ndarray, G_S: np.ndarray, state: np.ndarray,
                      target_G_S: np.ndarray, min_cells: int = 2) -> StateStats:
@@ -239,8 +255,13 @@ def write_fits(run, stats: StateStats, ref: ReferenceFit, lines: StateLines,
     ]
     coeffs = ref.as_dict()
     names = list(coeffs)
+    unresolved = ref.unresolved()
     items.append(("drift_reference", np.array([coeffs[k] for k in names]), "uS (prog_c1: 1)",
-                  {"names": ",".join(names), "model": "REFERENCE §5 (aihwkit ReRamCMONoiseModel)",
+                  {"names": ",".join(names),
+                   "model": "VeRA+ §II-A drift model (aihwkit ReRamCMONoiseModel)",
+                   "stderr": [ref.stderr[k] for k in names],
+                   "resolved": [int(k not in unresolved) for k in names],
+                   "unresolved_reasons": {k: unresolved[k] for k in names if k in unresolved},
                    "rms_mean_resid_uS": ref.rms_mean_resid_uS,
                    "rms_std_resid_uS": ref.rms_std_resid_uS, **coeffs}))
     for name, arr, units, attrs in items:

@@ -20,10 +20,24 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+SEED_MAX = 2 ** 63 - 1
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of ``--seed``: an integer 0 .. 2**63-1 (what the run file stores)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is outside the allowed range 0 .. 2**63-1")
+    return value
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--station", metavar="F", help="station TOML file (default: embedded simulated ECRAM array)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--seed", type=int, help="override the station's seed (simulated backends)")
+    p.add_argument("--seed", type=seed_arg, help="override the station's seed (simulated backends)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from hil.errors import ParameterError
+from hil.nn.mc.cli import engine_args, engine_kwargs
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -21,7 +22,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--radius", type=float, default=0.0, help="ternary dead-zone radius r (Eq 11; 0 = binary)")
     p.add_argument("--lr", type=float, default=0.005, help="learning rate (MTT: 0.005)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (it shows the ETA of the whole job)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: half the CPUs this process may use, at "
+                        "most 4: these small networks lose more to thread hand-offs than they "
+                        "gain, most of all on a shared machine)")
 
 
 def _task_options(p: argparse.ArgumentParser) -> None:
@@ -37,6 +42,25 @@ def _task_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--m", type=float, default=12.0, help="metaplasticity m (MTT: 12; 0 = off)")
     p.add_argument("--json", metavar="F", help="write the accuracy matrices as JSON")
     p.add_argument("--plot", metavar="PNG", help="write a figure")
+
+
+def _bar(args: argparse.Namespace, total: int, desc: str):
+    """One progress bar (ETA of the whole job) unless --no-progress; None when hidden."""
+    if args.no_progress:
+        return None
+    from hil.nn.train import progress
+
+    return progress(None, total, desc)
+
+
+def _threads(requested: int | None) -> int:
+    """Torch threads: the requested number, or half the CPUs available to this process (<= 4)."""
+    if requested is not None:
+        return max(1, int(requested))
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cpus // 2))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="error std relative to the programmed conductance or to the range")
     n.add_argument("--in-situ", action="store_true",
                    help="hidden weights live only on the devices: errors accumulate over training")
+    n.add_argument("--instances", type=int, default=0,
+                   help="re-program each trained network this many times with its level's error "
+                        "and report every task's accuracy mean ± std (Monte-Carlo engine; "
+                        "default 0: off)")
+    engine_args(n)
     _common(n)
     n.set_defaults(func=run_sweep_cmd)
 
@@ -93,7 +122,7 @@ def _kwargs(args: argparse.Namespace) -> dict:
 
     from hil.nn.mtt_transfer import resolve
 
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(_threads(args.threads))
     hidden = tuple(int(h) for h in _floats(args.hidden, "--hidden"))
     return dict(hidden=hidden, epochs=args.epochs, lr=args.lr, batch_size=args.batch,
                 seed=args.seed, transfer_fn=resolve(args.transfer, r=args.radius))
@@ -114,8 +143,12 @@ def run_continual_cmd(args: argparse.Namespace) -> int:
 
     tasks, kw = _tasks(args), _kwargs(args)
     results = {}
-    for m in dict.fromkeys([0.0, args.m]):
-        res = run_continual(tasks, m=m, noise=ProgrammingNoise(args.noise), **kw)
+    ms = list(dict.fromkeys([0.0, args.m]))
+    bar = _bar(args, len(ms) * len(tasks) * args.epochs, "continual (task epochs)")
+    for m in ms:
+        res = run_continual(tasks, m=m, noise=ProgrammingNoise(args.noise), progress=bar, **kw)
+        if bar is not None:
+            bar.clear()
         results[f"m = {m:g}"] = res
         print(f"m = {m:g}: mean final accuracy {100 * res.mean_final:.1f} %")
         print(_table(res))
@@ -136,17 +169,24 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     levels = _floats(args.levels, "--levels")
     if any(not 0 <= lv <= 1 for lv in levels):
         raise ParameterError(f"--levels {args.levels!r}: each level must be in 0..1")
-    res = noise_sweep(_tasks(args), levels, m=args.m, mode=args.mode, in_situ=args.in_situ,
-                      **_kwargs(args))
+    tasks = _tasks(args)
+    bar = _bar(args, len(levels) * len(tasks) * args.epochs, "noise sweep (task epochs)")
+    res = noise_sweep(tasks, levels, m=args.m, mode=args.mode, in_situ=args.in_situ,
+                      progress=bar, **_kwargs(args))
+    if bar is not None:
+        bar.close()
     names = next(iter(res.values())).task_names
     print("| error level | " + " | ".join(names) + " | mean |")
     print("|" + "---|" * (len(names) + 2))
     for lv, r in res.items():
         print(f"| {100 * lv:.0f} % | " + " | ".join(f"{100 * a:.1f}" for a in r.final)
               + f" | {100 * r.mean_final:.1f} |")
+    mc = _programming_instances(args, res) if args.instances else {}
     if args.json:
         Path(args.json).write_text(json.dumps({str(lv): {"tasks": r.task_names, "acc": r.acc.tolist(),
-                                                         "config": r.config} for lv, r in res.items()},
+                                                         "config": r.config,
+                                                         "instances": mc.get(lv)}
+                                               for lv, r in res.items()},
                                               indent=1, default=str))
     if args.plot:
         plot_noise_sweep(res, args.plot, f"{args.mode} programming error"
@@ -155,13 +195,47 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _programming_instances(args: argparse.Namespace, res: dict) -> dict:
+    """Each trained network re-programmed ``--instances`` times (fresh programming error of
+    its level), every task evaluated through the Monte-Carlo engine; prints a table."""
+    import numpy as np
+
+    from hil.nn.bnn import ProgrammingNoise, ProgrammingPerturb
+    from hil.nn.bnn_train import instance_accuracy
+    from hil.nn.mc import InstanceSpec, Progress, derive_seed, evaluate
+
+    if args.instances < 0:
+        raise ParameterError(f"--instances {args.instances} must be >= 0")
+    tasks, engine = _tasks(args), engine_kwargs(args)
+    prog = Progress(len(res) * len(tasks) * args.instances, not getattr(args, "no_progress", False),
+                    "programmings")
+    out = {}
+    try:
+        for k, (lv, r) in enumerate(res.items()):
+            perturb = ProgrammingPerturb.for_model(r.model, ProgrammingNoise(lv, args.mode))
+            out[lv] = [evaluate(r.model, (t.x_test, t.y_test),
+                                InstanceSpec(args.instances, derive_seed(args.seed, k, j)), perturb,
+                                metric=instance_accuracy, progress=prog, **engine).tolist()
+                       for j, t in enumerate(tasks)]
+    finally:
+        prog.close()
+    print(f"\nover {args.instances} fresh programmings of each trained network (mean ± std, %):")
+    print("| error level | " + " | ".join(next(iter(res.values())).task_names) + " |")
+    print("|" + "---|" * (len(tasks) + 1))
+    for lv, accs in out.items():
+        print(f"| {100 * lv:.0f} % | " + " | ".join(f"{100 * np.mean(a):.1f} ± {100 * np.std(a):.1f}"
+                                                for a in accs) + " |")
+    print(prog.summary())
+    return out
+
+
 def run_xor(args: argparse.Namespace) -> int:
     import torch
 
     from hil.nn.bnn_hw import run_on_array, train_xor, write_xor_run, xor_data
     from hil.station import Station
 
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(_threads(args.threads))
     g_range = tuple(_floats(args.g_range, "--g-range"))
     bias = tuple(_floats(args.bias, "--bias"))
     if len(g_range) != 2 or len(bias) != 3:
@@ -169,8 +243,11 @@ def run_xor(args: argparse.Namespace) -> int:
     from hil.nn.mtt_transfer import resolve
 
     transfer = resolve(args.transfer, r=args.radius)
+    bar = _bar(args, args.restarts * args.epochs, "training XOR (restarts x epochs)")
     model, train_acc, accs = train_xor(args.epochs, args.lr, args.m, args.restarts,
-                                       transfer_fn=transfer, seed=args.seed)
+                                       transfer_fn=transfer, seed=args.seed, progress=bar)
+    if bar is not None:
+        bar.close()
     print(f"training accuracy {100 * train_acc:.1f} % (restarts: "
           + ", ".join(f"{100 * a:.1f}" for a in accs) + ")")
     x_test, y_test = xor_data(400, seed=args.seed + 1)
@@ -178,7 +255,8 @@ def run_xor(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with station.make_backend() as backend:
         res = run_on_array(model, backend, x_test, y_test, out.with_name(out.stem + ".wv.h5"),
-                           g_range, bias, overwrite=args.overwrite)
+                           g_range, bias, overwrite=args.overwrite,
+                           progress=not args.no_progress)
         write_xor_run(out, res, backend, {"epochs": args.epochs, "m": args.m, "lr": args.lr,
                                           "transfer": args.transfer, "g_range_S": list(g_range),
                                           "bias_V": list(bias), "seed": args.seed},

@@ -41,10 +41,18 @@ def run_fit(args: argparse.Namespace) -> int:
     names = write_fits(run, stats, ref, lines, gauss)
     print(f"{len(stats.states)} states, {len(t_s)} snapshots "
           f"({t_s.min():.3g} s to {t_s.max():.3g} s), {int(stats.count.sum())} cells")
-    print("reference form (µS):")
+    print("reference form (µS; the drift model of VeRA+ §II-A / aihwkit, see docs/references.md):")
+    unresolved = ref.unresolved()
     for k, v in ref.as_dict().items():
-        print(f"  {k:12s} = {v: .6g} ± {ref.stderr[k]:.2g}")
-    print(f"per-state Gaussians at t = {gauss[0]:.4g} s:")
+        note = f"   NOT RESOLVED: {unresolved[k]}" if k in unresolved else ""
+        print(f"  {k:12s} = {v: .6g} ± {ref.stderr[k]:.2g}{note}")
+    if unresolved:
+        print(f"  {len(unresolved)} of {len(ref.as_dict())} coefficients are not resolved by "
+              f"{int(stats.count.min())}-{int(stats.count.max())} cells per state and "
+              f"{int((t_s > 0).sum())} snapshots; they are written to /fits flagged "
+              "'resolved = 0'")
+    print(f"per-state Gaussians at t = {gauss[0]:.4g} s (the snapshot nearest, in log time, to "
+          f"the requested {t_read:.4g} s; snapshots span {t_s[t_s > 0].min():.3g}-{t_s.max():.3g} s):")
     for k in range(len(stats.states)):
         print(f"  state {stats.states[k]:3d}: target {stats.target_G_S[k]*1e6:8.3f} µS  "
               f"mean {gauss[1][k]*1e6:8.3f} µS  std {gauss[2][k]*1e6:7.3f} µS")

@@ -1,4 +1,4 @@
-"""`hil resume F`: continue an interrupted, failed or killed run from its checkpoint."""
+"""`hil resume F`: continue an interrupted, failed or killed run from its last commit."""
 from __future__ import annotations
 
 import argparse

@@ -3,32 +3,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 from hil.errors import ParameterError
+from hil.nn.mc.cli import engine_args, engine_kwargs
+from hil.units import TIME_UNITS_S, parse_time  # noqa: F401  (the one time parser; other commands import it from here)
 
-_UNITS_S = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0,
-            "mo": 30 * 86400.0, "y": 365 * 86400.0}
 DEFAULT_TIMES = "1s,1h,1d,1mo,1y,10y"
-
-
-def parse_time(text: str) -> float:
-    """'10y', '1mo', '3600', '2.5h' -> seconds."""
-    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(s|min|h|d|w|mo|y)?\s*", text)
-    if not m:
-        raise ParameterError(f"time {text!r} not understood; use a number with a unit "
-                             f"({', '.join(_UNITS_S)}), e.g. 10y")
-    value = float(m.group(1)) * _UNITS_S[m.group(2) or "s"]
-    if value <= 0:
-        raise ParameterError(f"time {text!r} must be > 0")
-    return value
 
 
 def _fmt_t(t: float) -> str:
     for unit in ("y", "mo", "d", "h", "min"):
-        if t >= _UNITS_S[unit] * 0.999:
-            return f"{t / _UNITS_S[unit]:.3g}{unit}"
+        if t >= TIME_UNITS_S[unit] * 0.999:
+            return f"{t / TIME_UNITS_S[unit]:.3g}{unit}"
     return f"{t:.3g}s"
 
 
@@ -69,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--projection", choices=("positive", "signed"), default="positive",
                    help="distribution of the shared random A (see docs/vera-plus.md)")
     t.add_argument("--seed", type=int, default=0)
+    engine_args(t)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -80,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--plot", default=None, help="PNG of accuracy vs time")
     e.add_argument("--json", default=None, help="write the table as JSON")
     e.add_argument("--seed", type=int, default=1000)
+    e.add_argument("--results", default=None, metavar="F.h5",
+                   help="per-instance accuracies (HDF5), written chunk by chunk: rerunning the "
+                        "same command with the same file resumes, finished chunks are not "
+                        "recomputed")
+    engine_args(e)
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -122,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hil.nn.drift import WeightMapping
     from hil.nn.models import build
     from hil.nn.quant import train_quantized
-    from hil.nn.schedule import algorithm1, eval_stats, train_set
+    from hil.nn.mc import Progress, derive_seed
+    from hil.nn.schedule import algorithm1, eval_stats, time_grid, train_set
     from hil.nn.train import accuracy
     from hil.nn.vera import VeraPlusModel, save_checkpoint
 
@@ -131,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ParameterError(f"--{name} {getattr(args, name)} must be >= 1")
     if args.noise_epochs < 0:
         raise ParameterError(f"--noise-epochs {args.noise_epochs} must be >= 0")
+    engine = engine_kwargs(args)
     horizon = parse_time(args.horizon)
     torch.manual_seed(args.seed)
     drift_spec = ({"kind": "reference", "acceptance": args.acceptance, "d2d": args.d2d}
@@ -155,20 +150,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test; W4A4 drift-free "
           f"accuracy {acc0:.2f} %; threshold {thr:.2f} %")
 
-    counter = iter(range(10 ** 9))
+    # time step k evaluates instances from root derive_seed(seed, k): every set scored at
+    # step k (before, after training, keep-better) sees the very same drifted instances
+    grid = time_grid(1.0, horizon, args.factor)
+    mc = {**engine, "progress": Progress(enabled=show, desc="EVALSTATS")}
+
+    def step_seed(t: float) -> int:
+        return derive_seed(args.seed, grid.index(t))
 
     def evalstats(t: float, idx: int) -> tuple[float, float]:
         mu, sd, _ = eval_stats(model, data.x_test, data.y_test, t, sampler, args.instances, idx,
-                               seed=args.seed * 7919 + next(counter))
+                               seed=step_seed(t), **mc)
         return mu, sd
 
     def train(t: float, prev: int) -> int:
         idx = train_set(model, loader, t, sampler, args.epochs, args.lr, copy_from=prev,
                         seed=args.seed + model.n_sets, show_progress=show)
         if prev >= 0 and not args.no_keep_better:
-            seed = args.seed * 7919 + next(counter)  # same instances for both sets
-            new = eval_stats(model, data.x_test, data.y_test, t, sampler, args.instances, idx, seed)
-            old = eval_stats(model, data.x_test, data.y_test, t, sampler, args.instances, prev, seed)
+            seed = step_seed(t)
+            new = eval_stats(model, data.x_test, data.y_test, t, sampler, args.instances, idx,
+                             seed, **mc)
+            old = eval_stats(model, data.x_test, data.y_test, t, sampler, args.instances, prev,
+                             seed, **mc)
             if old[0] - 3 * old[1] > new[0] - 3 * new[1]:
                 model.copy_set(prev, idx)
                 print(f"  retrained set {idx} scored {new[0]:.2f} ± {new[1]:.2f} %, below set "
@@ -181,8 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"t = {_fmt_t(s.t_s):>8s}  set {s.set_before:2d}: {s.mean:6.2f} ± {s.std:5.2f} %  {note}",
               flush=True)
 
-    sched = algorithm1(evalstats, train, thr, horizon_s=horizon, factor=args.factor,
-                       on_step=on_step)
+    try:
+        sched = algorithm1(evalstats, train, thr, horizon_s=horizon, factor=args.factor,
+                           on_step=on_step)
+    finally:
+        mc["progress"].close()
     model.schedule_t_s = list(sched.set_t_s)
     meta = {"data": args.data, "drift": drift_spec, "drift_free_acc": acc0, "threshold": thr,
             "log": [vars(s) for s in sched.steps], "args": {k: v for k, v in vars(args).items()
@@ -190,6 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_checkpoint(args.out, model, arch=arch, quant={"w_bits": 4, "a_bits": 4}, meta=meta)
     print(f"Algorithm 1 needed {len(sched.set_t_s)} set(s) at t = "
           f"{', '.join(_fmt_t(t) for t in sched.set_t_s) or '-'}; wrote {args.out}")
+    print(mc["progress"].summary())
     return 0
 
 
@@ -214,6 +221,7 @@ def _noise_fn(sampler, mapping, horizon_s: float, seed: int):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from hil.nn.datasets import load_dataset
+    from hil.nn.mc import Journal, Progress
     from hil.nn.schedule import accuracy_vs_time
     from hil.nn.train import accuracy
     from hil.nn.vera import load_checkpoint
@@ -227,9 +235,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model.select(-1)
     acc0 = accuracy(model, data.x_test, data.y_test)
     show = not args.no_progress
-    kw = dict(n_instances=args.instances, seed=args.seed, show_progress=show)
-    plain = accuracy_vs_time(model, data.x_test, data.y_test, times, sampler, compensated=False, **kw)
-    comp = accuracy_vs_time(model, data.x_test, data.y_test, times, sampler, compensated=True, **kw)
+    prog = Progress(2 * len(times) * args.instances, show, "drifted instances")
+    kw = dict(n_instances=args.instances, seed=args.seed, progress=prog,
+              journal=Journal(args.results) if args.results else None, **engine_kwargs(args))
+    try:
+        plain = accuracy_vs_time(model, data.x_test, data.y_test, times, sampler,
+                                 compensated=False, **kw)
+        comp = accuracy_vs_time(model, data.x_test, data.y_test, times, sampler,
+                                compensated=True, **kw)
+    finally:
+        prog.close()
     print(f"drift-free accuracy {acc0:.2f} %; {model.n_sets} VeRA+ set(s); "
           f"mean ± std over {args.instances} drifted instances")
     print("| time | no compensation (%) | VeRA+ (%) | set |\n|---|---|---|---|")
@@ -243,6 +258,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(plain, comp, acc0, model.schedule_t_s, args.plot)
         print(f"plot: {args.plot}")
+    if args.results:
+        print(f"per-instance accuracies: {args.results}")
+    print(prog.summary())
     return 0
 
 

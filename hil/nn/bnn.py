@@ -184,3 +184,23 @@ class BNN(nn.Module):
                 force: bool = False) -> int:
         """Program every layer's changed cells; return the number of cells written."""
         return sum(lin.program(noise, generator, force) for lin in self.binary)
+
+
+@dataclass(frozen=True)
+class ProgrammingPerturb:
+    """Monte-Carlo instance (`hil.nn.mc.evaluate`) of a trained BNN: every cell programmed
+    afresh to its level with ``noise``; instance ``i`` = one programming of the whole array.
+    ``levels``: {``"<layer>.device"``: target levels}, taken from the model when built."""
+
+    noise: ProgrammingNoise
+    levels: tuple[tuple[str, torch.Tensor], ...]
+
+    @classmethod
+    def for_model(cls, model: BNN, noise: ProgrammingNoise) -> "ProgrammingPerturb":
+        """The programmed levels of every binary layer of ``model``."""
+        return cls(noise, tuple((f"{name}.device", m.level.detach().clone())
+                                for name, m in model.named_modules() if isinstance(m, BinaryLinear)))
+
+    def __call__(self, params: dict[str, torch.Tensor], index: int, gen: torch.Generator,
+                 spec) -> dict[str, torch.Tensor]:
+        return {name: self.noise.apply(level, gen) for name, level in self.levels}

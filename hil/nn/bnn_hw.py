@@ -43,12 +43,13 @@ def xor_data(n: int, std: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, tor
 
 def train_xor(epochs: int = 25, lr: float = 0.005, m: float = 10.0, restarts: int = 8,
               n_train: int = 400, transfer_fn: str = "ecram", seed: int = 0,
-              batch_size: int = 10) -> tuple[BNN, float, list[float]]:
+              batch_size: int = 10, progress=None) -> tuple[BNN, float, list[float]]:
     """Train the 2x3x1 BNN (MTT Methods 4.9: lr 0.005, m 10, 3-bit hidden weights).
 
     A 3-unit binary net often lands in a poor local minimum, so ``restarts`` seeds are
     trained and the best on the training set is kept.  Returns (model, its training
-    accuracy, training accuracy of every restart)."""
+    accuracy, training accuracy of every restart).  ``progress``: a bar (tqdm-like) advanced
+    by one per epoch, ``restarts * epochs`` in all (a perfect restart ends early)."""
     x, y = xor_data(n_train, seed=seed)
     best, best_acc, accs = None, -1.0, []
     for k in range(restarts):
@@ -58,6 +59,8 @@ def train_xor(epochs: int = 25, lr: float = 0.005, m: float = 10.0, restarts: in
         opt = make_optimizer(model, lr=lr, m=m)
         for _ in range(epochs):
             train_epoch(model, opt, x, y, batch_size, generator=gen)
+            if progress is not None:
+                progress.update(1)
         acc = evaluate(model, x, y)
         accs.append(acc)
         if acc > best_acc:
@@ -111,14 +114,16 @@ def run_on_array(model: BNN, backend: Backend, x_test: torch.Tensor, y_test: tor
                  wv_out: str | Path, g_range_S: tuple[float, float],
                  bias: tuple[float, float, float] = (1.4, 0.6, 0.01),
                  i_ts_max_A: tuple[float, float] | None = None, tol: float = 0.02,
-                 overwrite: bool = False) -> HardwareResult:
-    """Map ``model``'s hidden weights onto ``backend`` (one array), write-verify, read back."""
+                 overwrite: bool = False, progress: bool = False) -> HardwareResult:
+    """Map ``model``'s hidden weights onto ``backend`` (one array), write-verify (with a
+    progress bar when ``progress``), read back."""
     mapping = MTTMapping(*g_range_S)
     maps = layer_maps(model, mapping)
     plan = plan_tiles({k: v.shape for k, v in maps.items()}, backend.shape, col_align=2,
                       max_arrays=1)
     target = plan.scatter(maps)[0]
-    prog = program_map(backend, target, wv_out, g_range_S, tol=tol, overwrite=overwrite)
+    prog = program_map(backend, target, wv_out, g_range_S, tol=tol, overwrite=overwrite,
+                       progress=progress)
     G = backend.read()
     i_units = np.asarray(backend.mtt_read(None, *bias), dtype=np.float64)   # (rows, cols//2)
     i_map = np.repeat(i_units, 2, axis=1)

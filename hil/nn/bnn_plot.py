@@ -56,8 +56,9 @@ def plot_xor(run_path: str | Path, out: str | Path) -> Path:
 
     run = Run.open(run_path)
     names = sorted(n.split("/")[1] for n in run.list("results") if n.startswith("W_b_measured/"))
-    with saved_figure(out, figsize=(8.4, 3.6), dpi=120) as fig:
+    with saved_figure(out, figsize=(8.4, 3.9), dpi=120) as fig:
         axes = fig.subplots(1, 2)
+        fig.subplots_adjust(bottom=0.2)
         for name in names:
             ws = run.read_result(f"W_b_software/{name}").ravel()
             wm = run.read_result(f"W_b_measured/{name}").ravel()
@@ -65,15 +66,19 @@ def plot_xor(run_path: str | Path, out: str | Path) -> Path:
             wh = run.read_result(f"W_h_measured/{name}").ravel()
             axes[1].plot(np.arange(wh.size), wh, "o", label=name)
         axes[0].plot([-1, 1], [-1, 1], "k-", lw=0.8)
-        axes[0].set_xlabel("W_b trained = f(W_h) (Eq 16)")
-        axes[0].set_ylabel("W_b measured = I_ts / I_ts,max (Eq 15)")
+        axes[0].set_xlabel("binary weight, trained (from the hidden weight)")
+        axes[0].set_ylabel("binary weight, measured (from the current)")
         acc = run.read_result("accuracy")
         axes[0].set_title(f"accuracy: software {100 * acc[0]:.1f} %, measured {100 * acc[1]:.1f} %",
                           fontsize=9)
         for lv in np.linspace(-1, 1, 8):
             axes[1].axhline(lv, color="0.8", lw=0.6, zorder=0)
         axes[1].set_xlabel("weight index")
-        axes[1].set_ylabel("W_h from G (Eq 14); lines: 3-bit levels")
+        axes[1].set_ylabel("hidden weight read from conductance")
+        # the equations behind the words (MTT paper, docs/references.md)
+        fig.text(0.01, 0.01, "left: trained W_b = f(W_h) (MTT Eq 16), measured W_b = I_ts / I_ts,max "
+                 "(Eq 15); right: W_h from G_A+ - G_A- (Eq 14), grey lines: the 3-bit levels",
+                 fontsize=7, ha="left", va="bottom")
         for ax in axes:
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)

@@ -58,3 +58,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Accuracy (0..1) of ``model`` in eval mode."""
     model.eval()
     return float((predict(model(x)) == y).double().mean())
+
+
+def instance_accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy (0..1) from a BNN's output, as a Monte-Carlo metric (`hil.nn.mc`)."""
+    return int((predict(out) == y).sum()) / max(len(y), 1)

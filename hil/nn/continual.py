@@ -11,7 +11,7 @@ MNIST-family idx files); nothing is downloaded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -116,6 +116,7 @@ class ContinualResult:
     acc: np.ndarray
     m: float
     config: dict = field(default_factory=dict)
+    model: BNN | None = field(default=None, repr=False)   # the trained network
 
     @property
     def final(self) -> np.ndarray:
@@ -131,8 +132,10 @@ class ContinualResult:
 def run_continual(tasks: Sequence[Task], hidden: Sequence[int] = (256,), m: float = 12.0,
                   epochs: int = 5, lr: float = 0.005, transfer_fn: str = "ecram",
                   bits: int | None = 3, noise: ProgrammingNoise = ProgrammingNoise(),
-                  batch_size: int = 64, seed: int = 0) -> ContinualResult:
-    """Train ``tasks`` in sequence on one BNN; return the accuracy matrix."""
+                  batch_size: int = 64, seed: int = 0, progress: Any = None) -> ContinualResult:
+    """Train ``tasks`` in sequence on one BNN; return the accuracy matrix.
+
+    ``progress``: a bar (tqdm-like ``update(n)``) advanced by one per epoch of each task."""
     if not tasks:
         raise ParameterError("run_continual: no tasks")
     if epochs < 1:
@@ -148,12 +151,14 @@ def run_continual(tasks: Sequence[Task], hidden: Sequence[int] = (256,), m: floa
     for i, task in enumerate(tasks):
         for _ in range(epochs):
             train_epoch(model, opt, task.x_train, task.y_train, batch_size, noise, gen)
+            if progress is not None:
+                progress.update(1)
         acc[i] = [evaluate(model, t.x_test, t.y_test) for t in tasks]
     config = dict(hidden=list(hidden), epochs=epochs, lr=lr, transfer=transfer_fn, bits=bits,
                   noise_level=noise.level, noise_mode=noise.mode,
                   noise_in_situ=noise.in_situ, batch_size=batch_size,
                   seed=seed, sizes=sizes)
-    return ContinualResult([t.name for t in tasks], acc, m, config)
+    return ContinualResult([t.name for t in tasks], acc, m, config, model)
 
 
 def noise_sweep(tasks: Sequence[Task], levels: Sequence[float], m: float = 12.0,

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from hil.cards import load_card
@@ -39,6 +40,19 @@ class DriftSampler(Protocol):
 
 def _randn(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _fusable(g: torch.Tensor, out: torch.Tensor) -> bool:
+    """A contiguous float32 CPU tensor without autograd, and numba importable."""
+    if not (g.device.type == "cpu" and g.dtype == torch.float32 and out.dtype == torch.float32
+            and g.is_contiguous() and out.is_contiguous() and out.shape == g.shape
+            and not g.requires_grad and g.numel() > 0):
+        return False
+    try:
+        import hil.nn.drift_fused  # noqa: F401 - numba compiles (or loads its cache) once
+    except ImportError:
+        return False
+    return True
 
 
 def _check_time(t_s: float) -> float:
@@ -105,24 +119,77 @@ class ReferenceDrift:
         return math.sqrt(max(math.log((t_s + self.t_eps_s) / self.t_ref_s), 0.0))
 
     def sample_uS(self, g_uS: torch.Tensor, t_s: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Drifted conductances in µS for targets ``g_uS`` (any shape, any device)."""
+                  generator: torch.Generator | None = None, *, out: torch.Tensor | None = None,
+                  scratch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Drifted conductances in µS for targets ``g_uS`` (any shape, any device).
+
+        Works in place: the result goes to ``out`` (may be ``g_uS`` itself) and the noise
+        terms to two ``scratch`` buffers of the same shape and dtype (allocated when not
+        given).  The four normal draws are taken in the order of the class docstring, each
+        for the whole tensor, and every operation rounds as the formula reads, so a given
+        generator state gives the same numbers as the out-of-place formula, bit for bit.
+        """
         t = _check_time(t_s)
         g = g_uS.to(torch.float32) if not g_uS.is_floating_point() else g_uS
-        if self.programming_noise:
-            g = g + (self.prog_c0_uS + self.prog_c1 * g) * _randn(g, generator)
-        if t > 0:
-            g = g + self.mean_shift_uS(t) + self.sigma_drift_uS(t) * _randn(g, generator)
-            sig_read = self.read_c_uS * torch.log10(g.clamp(min=1e-3)) * self.read_factor(t)
-            g = g + sig_read * _randn(g, generator)
-        if self.d2d_sigma_rel > 0:
-            g = g * (1.0 + self.d2d_sigma_rel * _randn(g, generator))
-        return g.clamp(self.g_min_uS, self.g_max_uS)
+        out = torch.empty_like(g) if out is None else out
+        noise, tmp = scratch if scratch is not None else (torch.empty_like(g), torch.empty_like(g))
+        if out is not g:
+            out.copy_(g)
+        if self.programming_noise:  # g + (c0 + c1·g)·n1
+            torch.mul(out, self.prog_c1, out=tmp).add_(self.prog_c0_uS)
+            tmp.mul_(noise.normal_(generator=generator))
+            out.add_(tmp)
+        if t > 0:  # (g + µ_drift) + σ_drift·n2, then + σ_read·n3
+            out.add_(self.mean_shift_uS(t))
+            out.add_(noise.normal_(generator=generator).mul_(self.sigma_drift_uS(t)))
+            torch.clamp(out, min=1e-3, out=tmp).log10_().mul_(self.read_c_uS).mul_(self.read_factor(t))
+            out.add_(tmp.mul_(noise.normal_(generator=generator)))
+        if self.d2d_sigma_rel > 0:  # g·(1 + σ_d2d·n4)
+            out.mul_(noise.normal_(generator=generator).mul_(self.d2d_sigma_rel).add_(1.0))
+        return out.clamp_(self.g_min_uS, self.g_max_uS)
 
     def sample(self, G_S: torch.Tensor, t_s: float,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Drifted conductances in siemens for target conductances ``G_S`` in siemens."""
-        return self.sample_uS(G_S * US_PER_S, t_s, generator) / US_PER_S
+               generator: torch.Generator | None = None, *, out: torch.Tensor | None = None,
+               scratch: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+        """Drifted conductances in siemens for target conductances ``G_S`` in siemens
+        (in place into ``out`` / ``scratch`` as :meth:`sample_uS`; three scratch buffers
+        let a contiguous float32 CPU tensor take the fused passes of
+        `hil.nn.drift_fused`, same draws and same numbers, at the cost of the four draws)."""
+        t = _check_time(t_s)
+        g = G_S.to(torch.float32) if not G_S.is_floating_point() else G_S
+        out = torch.empty_like(g) if out is None else out
+        if _fusable(g, out):
+            return self._sample_fused(g, t, generator, out, scratch)
+        torch.mul(g, US_PER_S, out=out)
+        return self.sample_uS(out, t, generator, out=out,
+                              scratch=scratch[:2] if scratch else None).div_(US_PER_S)
+
+    def _sample_fused(self, G_S: torch.Tensor, t: float, gen: torch.Generator | None,
+                      out: torch.Tensor, scratch: tuple[torch.Tensor, ...] | None) -> torch.Tensor:
+        from hil.nn import drift_fused as fz
+
+        bufs = list(scratch or ())[:3]
+        bufs += [torch.empty_like(G_S) for _ in range(3 - len(bufs))]
+        a, b, c = (x.view(-1) for x in bufs)
+        f32 = np.float32
+        prog, drift, dev = self.programming_noise, t > 0, self.d2d_sigma_rel > 0
+        if prog:
+            a.normal_(generator=gen)
+        if drift:
+            b.normal_(generator=gen)
+        o = out.view(-1)
+        fz.pass_a(G_S.reshape(-1).numpy(), a.numpy(), b.numpy(), o.numpy(), f32(US_PER_S),
+                  f32(self.prog_c0_uS), f32(self.prog_c1), f32(self.mean_shift_uS(t)),
+                  f32(self.sigma_drift_uS(t)), prog, drift)
+        if drift:
+            torch.clamp(o, min=1e-3, out=a).log10_()  # torch's log10, as the formula
+            b.normal_(generator=gen)
+        if dev:
+            c.normal_(generator=gen)
+        fz.pass_b(o.numpy(), a.numpy(), b.numpy(), c.numpy(), f32(self.read_c_uS),
+                  f32(self.read_factor(t)), f32(self.d2d_sigma_rel), f32(self.g_min_uS),
+                  f32(self.g_max_uS), f32(US_PER_S), drift, dev)
+        return out
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def make_mapping(kind: str, g_min_S: float, g_max_S: float) -> AnyMapping:
 
 def range_from_card(card: Mapping[str, Any]) -> tuple[float, float]:
     """The (g_low_S, g_high_S) window write-verify programs by default for this device
-    (`protocols.levels.default_levels`: ECRAM 5-95 % of the card's range, RRAM 5-40 uS)."""
+    (`protocols.levels.default_levels`: the card's [presets.levels], ECRAM 2.5-40 uS, RRAM 5-40 uS)."""
     from protocols.levels import default_levels
 
     _, lo, hi = default_levels(dict(card))

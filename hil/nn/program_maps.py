@@ -61,8 +61,11 @@ def program_map(backend: Backend, target_G_S: np.ndarray, out: str | Path,
     np.save(npy, target)
     params = {"target": str(npy), "g_low_S": lo, "g_high_S": hi, "n_levels": n_levels,
               "tol": tol, "tol_ref": tol_ref, "max_pulses": max_pulses, **(extra or {})}
-    path = run_protocol("write_verify", backend, out, params, station_text=station_text,
-                        seed=seed, overwrite=overwrite, progress=progress)
+    from hil.station import Station
+
+    station = Station.from_text(station_text) if station_text.strip() else None
+    path = run_protocol("write_verify", backend, out, params, station=station,
+                        overwrite=overwrite, progress=progress)
     run = Run.open(path)
     if run.status != "complete":
         raise ParameterError(f"write-verify run {str(path)!r} ended {run.status!r}: "

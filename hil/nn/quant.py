@@ -73,6 +73,10 @@ class ActQuant(nn.Module):
         else:
             qmin, qmax = 0, 2 ** self.bits - 1
         scale = self.amax.clamp(min=1e-8) / qmax
+        if not torch.is_grad_enabled():
+            # inference (e.g. Monte-Carlo evaluation): the same values without the STE's two
+            # extra passes, in place (q + (round(q) - q) == round(q) exactly in floating point)
+            return torch.div(x, scale).round_().clamp(qmin, qmax).mul_(scale)
         return torch.clamp(round_ste(x / scale), qmin, qmax) * scale
 
 

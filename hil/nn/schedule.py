@@ -6,7 +6,8 @@ t advances geometrically (×1.5) from 1 s to a horizon.  At each t, EVALSTATS gi
 and recorded as (t, set).  Deployment selects the latest set whose t is <= the elapsed time.
 
 :func:`algorithm1` is pure control flow over two callables, so its decisions can be tested on
-a synthetic accuracy curve; :func:`eval_stats` and :func:`train_set` are the torch parts.
+a synthetic accuracy curve; :func:`eval_stats` (through the Monte-Carlo engine
+`hil.nn.mc`) and :func:`train_set` are the torch parts.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import torch
 
 from hil.errors import ParameterError
 from hil.nn.drift import DriftSampler
-from hil.nn.train import progress, train_epochs
+from hil.nn.mc import DEFAULT_BACKEND, InstanceSpec, Progress, derive_seed, evaluate
+from hil.nn.mc.perturb import FixedWeights, drift_perturb
+from hil.nn.train import train_epochs
 from hil.nn.vera import VeraPlusModel
 
 YEAR_S = 365.0 * 86400.0
@@ -95,52 +98,45 @@ def algorithm1(evalstats: Callable[[float, int], tuple[float, float]],
 
 def drifted_instances(model: VeraPlusModel, t_s: float, sampler: DriftSampler, n: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """``n`` drifted copies of every programmed weight: {param name: (n, *shape)}."""
-    out = {}
-    with torch.no_grad():
-        for name, m in model.named_modules():
-            if hasattr(m, "branch"):  # a VeraPlusLayer
-                G, params = model.mapping.to_conductance(m.weight)
-                Gd = sampler.sample(G.unsqueeze(0).expand(n, *G.shape).contiguous(), t_s, generator)
-                out[f"{name}.weight"] = torch.stack(
-                    [model.mapping.to_weight(Gd[i], params) for i in range(n)]).to(m.weight.dtype)
-    return out
+    """``n`` drifted copies of every programmed weight, drawn one after the other from
+    ``generator``: {param name: (n, *shape)} (the engine's :class:`DriftPerturb`)."""
+    perturb = drift_perturb(model, sampler)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    spec = InstanceSpec(max(n, 1), t_s=t_s)
+    gen = generator if generator is not None else torch.Generator(device=model.shared.A.device)
+    draws = [perturb(params, i, gen, spec) for i in range(n)]
+    return {k: torch.stack([d[k] for d in draws]) for k in perturb.names}
 
 
-@torch.no_grad()
 def instance_accuracies(model: VeraPlusModel, x: torch.Tensor, y: torch.Tensor,
-                        weights: dict[str, torch.Tensor], chunk: int = 25) -> np.ndarray:
-    """Accuracy (percent) of each weight instance, instances batched with ``torch.func.vmap``."""
-    from torch.func import functional_call, vmap
-
-    dev = model.shared.A.device
-    x, y = x.to(dev), y.to(dev)
+                        weights: dict[str, torch.Tensor], chunk: int = 25,
+                        backend: str = "local") -> np.ndarray:
+    """Accuracy (percent) of each given weight instance ({name: (n, *shape)}), through
+    the Monte-Carlo engine (``chunk`` instances per chunk)."""
     n = next(iter(weights.values())).shape[0]
-    accs = []
-    for i in range(0, n, chunk):
-        part = {k: v[i:i + chunk] for k, v in weights.items()}
-        pred = vmap(lambda p: functional_call(model, p, (x,)).argmax(1))(part)
-        accs.append((pred == y).double().mean(1).cpu() * 100.0)
-    return torch.cat(accs).numpy()
+    fixed = FixedWeights(tuple({k: v[i] for k, v in weights.items()} for i in range(n)))
+    return 100.0 * evaluate(model, (x, y), InstanceSpec(n), fixed, backend=backend,
+                            progress=False, chunk=chunk)
 
 
 def eval_stats(model: VeraPlusModel, x: torch.Tensor, y: torch.Tensor, t_s: float,
                sampler: DriftSampler, n_instances: int = 100, set_index: int = -1,
-               seed: int = 0, show_progress: bool = False,
-               chunk: int = 25) -> tuple[float, float, np.ndarray]:
-    """EVALSTATS: accuracy mean and std (percent) over ``n_instances`` drifted instances."""
+               seed: int = 0, show_progress: bool = False, chunk: int | None = None, *,
+               backend: str = DEFAULT_BACKEND, workers: int | None = None,
+               progress: Progress | None = None, journal=None,
+               cluster: str | None = None) -> tuple[float, float, np.ndarray]:
+    """EVALSTATS: accuracy mean and std (percent) over ``n_instances`` drifted instances
+    with set ``set_index`` deployed; instance i drawn from ``instance_seeds(seed, n)[i]``
+    (:func:`hil.nn.mc.evaluate`, any backend, same numbers)."""
     if n_instances < 1:
         raise ParameterError(f"n_instances={n_instances} must be >= 1")
     model.eval()
     model.select(set_index)
-    g = torch.Generator(device=model.shared.A.device).manual_seed(seed)
-    accs = []
-    for i in progress(range(0, n_instances, chunk), -(-n_instances // chunk),
-                      f"eval t={t_s:.3g}s", show_progress):
-        w = drifted_instances(model, t_s, sampler, min(chunk, n_instances - i), g)
-        accs.append(instance_accuracies(model, x, y, w, chunk))
-    a = np.concatenate(accs)
-    return float(a.mean()), float(a.std()), a
+    accs = 100.0 * evaluate(model, (x, y), InstanceSpec(n_instances, seed, t_s, {"set": set_index}),
+                            drift_perturb(model, sampler), backend=backend, workers=workers,
+                            progress=progress if progress is not None else show_progress,
+                            journal=journal, chunk=chunk, cluster=cluster)
+    return float(accs.mean()), float(accs.std()), accs
 
 
 def train_set(model: VeraPlusModel, loader, t_s: float, sampler: DriftSampler,
@@ -164,14 +160,25 @@ def train_set(model: VeraPlusModel, loader, t_s: float, sampler: DriftSampler,
 
 def accuracy_vs_time(model: VeraPlusModel, x: torch.Tensor, y: torch.Tensor, times_s,
                      sampler: DriftSampler, n_instances: int = 100, compensated: bool = True,
-                     seed: int = 0, show_progress: bool = False) -> list[dict]:
+                     seed: int = 0, show_progress: bool = False, **engine) -> list[dict]:
     """Mean ± std accuracy over drifted instances at each time, with the set deployment would
-    select (``compensated``) or none.  Same seeds with and without compensation."""
+    select (``compensated``) or none.  Time step k draws its instances from root
+    ``derive_seed(seed, k)``, the same with and without compensation (paired comparison).
+    ``engine``: backend, workers, progress, journal, cluster of :func:`eval_stats`."""
     rows = []
-    for i, t in enumerate(progress(list(times_s), len(list(times_s)),
-                                   "compensated" if compensated else "uncompensated",
-                                   show_progress)):
-        idx = model.select_by_time(t) if compensated else -1
-        mu, sd, _ = eval_stats(model, x, y, t, sampler, n_instances, idx, seed + i)
-        rows.append({"t_s": float(t), "set": idx, "mean": mu, "std": sd})
+    times = list(times_s)
+    own = engine.get("progress") is None
+    if own:
+        engine["progress"] = Progress(len(times) * n_instances, show_progress,
+                                      "compensated" if compensated else "uncompensated")
+    try:
+        for k, t in enumerate(times):
+            idx = model.select_by_time(t) if compensated else -1
+            mu, sd, accs = eval_stats(model, x, y, t, sampler, n_instances, idx,
+                                      derive_seed(seed, k), **engine)
+            rows.append({"t_s": float(t), "set": idx, "mean": mu, "std": sd,
+                         "accuracies": accs.tolist()})
+    finally:
+        if own:
+            engine["progress"].close()
     return rows

@@ -36,9 +36,15 @@ def train_epochs(model: nn.Module, loader: DataLoader, epochs: int, lr: float = 
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     device = params[0].device
     losses = []
+    # one bar over every batch of every epoch: its ETA is the whole training's, not one epoch's
+    bar = progress(None, epochs * len(loader), desc, show_progress) if show_progress else None
     for ep in range(epochs):
         total, n = 0.0, 0
-        for x, y in progress(loader, len(loader), f"{desc} {ep + 1}/{epochs}", show_progress):
+        if bar is not None:
+            bar.set_postfix_str(f"epoch {ep + 1}/{epochs}", refresh=False)
+        for x, y in loader:
+            if bar is not None:
+                bar.update(1)
             x, y = x.to(device), y.to(device)
             ctx = before_forward() if before_forward else None
             if ctx is not None:
@@ -53,6 +59,8 @@ def train_epochs(model: nn.Module, loader: DataLoader, epochs: int, lr: float = 
             total += float(loss.detach()) * len(y)
             n += len(y)
         losses.append(total / max(n, 1))
+    if bar is not None:
+        bar.close()
     return losses
 
 

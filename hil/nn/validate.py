@@ -29,7 +29,9 @@ from torch import nn
 
 from hil.errors import ParameterError, RunFileError
 from hil.nn.mapping import range_from_card
-from hil.nn.netmap import NetworkMap, accuracy, layer_errors, with_weights
+from hil.nn.mc import InstanceSpec, evaluate
+from hil.nn.mc.perturb import FixedWeights
+from hil.nn.netmap import NetworkMap, accuracy, layer_errors, weight_layers
 from hil.nn.program_maps import program_map
 from hil.store import Run
 
@@ -50,16 +52,28 @@ class Validation:
     layers: tuple[str, ...]
 
 
-def _evaluate(model: nn.Module, net: NetworkMap, maps: np.ndarray, x: torch.Tensor,
-              y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and layer errors for each snapshot in ``maps`` (n, n_arrays*R, C)."""
-    target = net.weights(net.target_arrays(model))
-    accs, errs = [], []
+def snapshot_weights(model: nn.Module, net: NetworkMap, maps: np.ndarray) -> FixedWeights:
+    """The weights decoded from each snapshot in ``maps`` (n, n_arrays*R, C) as engine
+    instances (parameter ``LAYER.weight``; NaN, an unread cell, -> 0 as `with_weights`)."""
+    shapes = {f"{n}.weight": m.weight.shape for n, m in weight_layers(model)}
+    inst = []
     for snap in maps:
         w = net.weights(net.plan.unstack(snap))
-        accs.append(accuracy(with_weights(model, w), x, y))
-        errs.append(layer_errors(net, w, target))
-    return np.array(accs), np.array(errs)
+        inst.append({f"{n}.weight": torch.as_tensor(np.nan_to_num(w[n], nan=0.0),
+                                                    dtype=torch.float32).reshape(shapes[f"{n}.weight"])
+                     for n in net.layers})
+    return FixedWeights(tuple(inst))
+
+
+def _evaluate(model: nn.Module, net: NetworkMap, maps: np.ndarray, x: torch.Tensor,
+              y: torch.Tensor, engine: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and layer errors for each snapshot in ``maps`` (n, n_arrays*R, C); the
+    snapshots are the instances of one Monte-Carlo job (``engine``: backend, workers, ...)."""
+    target = net.weights(net.target_arrays(model))
+    errs = [layer_errors(net, net.weights(net.plan.unstack(snap)), target) for snap in maps]
+    accs = evaluate(model, (x, y), InstanceSpec(len(maps)), snapshot_weights(model, net, maps),
+                    **{"progress": False, **(engine or {})})
+    return accs, np.array(errs)
 
 
 def _create_run(out: Path, net: NetworkMap, params: dict, station_text: str, backend: str,
@@ -71,12 +85,12 @@ def _create_run(out: Path, net: NetworkMap, params: dict, station_text: str, bac
 
 
 def _finish(run: Run, net: NetworkMap, model: nn.Module, t_s: np.ndarray, maps: np.ndarray,
-            x: torch.Tensor, y: torch.Tensor) -> Validation:
+            x: torch.Tensor, y: torch.Tensor, engine: dict | None = None) -> Validation:
     for t, m in zip(t_s, maps):
         run.append_map(float(t), m)
     run.commit()
     sw = accuracy(model, x, y)
-    accs, errs = _evaluate(model, net, maps, x, y)
+    accs, errs = _evaluate(model, net, maps, x, y, engine)
     run.write_result("accuracy", accs, "1", software_accuracy=sw, times_s=np.asarray(t_s))
     run.write_result("layer_error", errs, "1", layers=json.dumps(list(net.layers)),
                      description="RMS(W_measured - W_target) / w_max per layer")
@@ -91,10 +105,11 @@ def validate_on_backends(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mak
                          tol_ref: str = "range",
                          station_text: str = "", seed: int | None = None,
                          overwrite: bool = False, progress: bool = False,
-                         params: dict | None = None) -> Validation:
+                         params: dict | None = None, engine: dict | None = None) -> Validation:
     """Program ``model`` onto arrays from ``make_backend(i)`` and validate at ``times_s``.
 
-    ``make_backend(i)`` returns the backend of array ``i`` (all of ``array_shape``).
+    ``make_backend(i)`` returns the backend of array ``i`` (all of ``array_shape``);
+    ``engine``: keywords of :func:`hil.nn.mc.evaluate` (backend, workers, cluster).
     """
     times = np.asarray(sorted(float(t) for t in times_s))
     if times.size == 0 or np.any(times < 0):
@@ -146,13 +161,13 @@ def validate_on_backends(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mak
     run.write_result("state", np.concatenate(list(state)), "1",
                      description="nearest write-verify level index; -1 = unused cell")
     stacked = snaps.reshape(times.size, -1, net.plan.array_shape[1])
-    return _finish(run, net, model, times, stacked, x, y)
+    return _finish(run, net, model, times, stacked, x, y, engine)
 
 
 def validate_from_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, run_in: str | Path,
                       out: str | Path, *, mapping: str = "differential",
                       g_range_S: tuple[float, float] | None = None, overwrite: bool = False,
-                      params: dict | None = None) -> Validation:
+                      params: dict | None = None, engine: dict | None = None) -> Validation:
     """Validate with the maps of an existing run file (e.g. measured in a lab).
 
     A ``validate`` run carries its network map (used as is); for any other run the map is
@@ -184,4 +199,4 @@ def validate_from_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, run_in
             continue
         if data.shape == (rows, net.plan.array_shape[1]):
             run.write_result(name, data, "1")
-    return _finish(run, net, model, t_s, maps.astype(np.float64), x, y)
+    return _finish(run, net, model, t_s, maps.astype(np.float64), x, y, engine)

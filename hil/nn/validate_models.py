@@ -54,7 +54,8 @@ def save_model(path: str | Path, model: nn.Module, arch: str, kwargs: dict[str, 
     return Path(path)
 
 
-def _train_builtin(name: str, split: Split, seed: int) -> tuple[nn.Module, str, dict]:
+def _train_builtin(name: str, split: Split, seed: int,
+                   show_progress: bool = False) -> tuple[nn.Module, str, dict]:
     from hil.nn.train import train_epochs
 
     torch.manual_seed(seed)
@@ -63,15 +64,18 @@ def _train_builtin(name: str, split: Split, seed: int) -> tuple[nn.Module, str, 
     else:
         arch, kwargs, epochs, lr = "small_cnn", {"width": 8}, 15, 1e-2
     model = build(arch, kwargs)
-    train_epochs(model, split.loader(64, seed=seed), epochs, lr=lr)
+    train_epochs(model, split.loader(64, seed=seed), epochs, lr=lr, show_progress=show_progress,
+                 desc=f"training {name}")
     return model.eval(), arch, kwargs
 
 
-def load_model(spec: str, seed: int = 0) -> tuple[nn.Module, Split, dict[str, Any]]:
-    """(model in eval mode, its data split, description) for a built-in name or a file."""
+def load_model(spec: str, seed: int = 0,
+               show_progress: bool = False) -> tuple[nn.Module, Split, dict[str, Any]]:
+    """(model in eval mode, its data split, description) for a built-in name or a file
+    (``show_progress``: a progress bar with ETA while a built-in model trains)."""
     if spec in BUILTIN:
         split = load_dataset("digits")
-        model, arch, kwargs = _train_builtin(spec, split, seed)
+        model, arch, kwargs = _train_builtin(spec, split, seed, show_progress)
         return model, split, {"model": spec, "arch": arch, "kwargs": kwargs, "data": "digits"}
     path = Path(spec)
     if not path.is_file():

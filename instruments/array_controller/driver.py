@@ -103,8 +103,7 @@ class ArrayController:
         per_cell = amp.ndim > 0
         if per_cell:
             amp = np.broadcast_to(amp, mask.shape)
-        bytes_per_row = cols / 8 + (4 * cols if per_cell else 0)
-        block = max(1, int((f.MAX_PAYLOAD - 64) // max(bytes_per_row, 1)))
+        block = self.program_block_rows(cols, per_cell)
         timeout = self.transport.timeout_s + 4 * 2 * rows * width_s
         for r0 in range(0, rows, block):
             sub = mask[r0:r0 + block]
@@ -129,6 +128,22 @@ class ArrayController:
                                      "repeated", transient=before is not None and now == before
                                      ) from exc
         return self.pulse_count or 0
+
+    @staticmethod
+    def program_block_rows(cols: int, per_cell: bool) -> int:
+        """Rows per PROGRAM frame (the firmware programs block by block, in this order)."""
+        bytes_per_row = cols / 8 + (4 * cols if per_cell else 0)
+        return max(1, int((f.MAX_PAYLOAD - 64) // max(bytes_per_row, 1)))
+
+    def connect(self) -> m.Identity:
+        """Identify the board (protocol version, array size) and read its pulse counter."""
+        return self.identify()
+
+    def safe_state(self) -> None:
+        """Every line to 0 V (SET_LINES of zeros), so that nothing, not even a stray PULSE,
+        puts a voltage on the array.  Works on a fresh connection."""
+        rows, cols = self._rows(), self._cols()
+        self.set_lines(np.zeros(rows), np.zeros(cols), np.zeros(rows), np.zeros(cols))
 
     def pulse(self, width_s: float, count: int = 1, period_s: float = 0.0) -> int:
         """Apply ``count`` pulses with the levels set by `set_lines`; return the counter."""

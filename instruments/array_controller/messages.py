@@ -117,7 +117,8 @@ def parse_program(payload: bytes, cols: int) -> tuple[int, np.ndarray, np.ndarra
     amp = np.frombuffer(payload, "<f4", n_amp, off).astype(np.float64)
     bits = np.frombuffer(payload, np.uint8, n_mask, off + 4 * n_amp)
     mask = np.unpackbits(bits, bitorder="little")[:n * cols].astype(bool).reshape(n, cols)
-    return row0, mask, (float(amp[0]) if mode == 0 else amp.reshape(n, cols)), w * 1e-9
+    # w / 1e9 (one rounding): the width the host asked for whenever it was a whole ns
+    return row0, mask, (float(amp[0]) if mode == 0 else amp.reshape(n, cols)), w / 1e9
 
 
 def pulse(width_s: float, count: int = 1, period_s: float = 0.0) -> bytes:
@@ -131,7 +132,7 @@ def pulse(width_s: float, count: int = 1, period_s: float = 0.0) -> bytes:
 def parse_pulse(payload: bytes) -> tuple[float, int, float]:
     _need(payload, _PULSE.size, "PULSE")
     w, n, p = _PULSE.unpack(payload)
-    return w * 1e-9, n, p * 1e-9
+    return w / 1e9, n, p / 1e9
 
 
 def counter(n: int) -> bytes: return _COUNTER.pack(n & 0xFFFFFFFF)

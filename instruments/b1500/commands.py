@@ -160,3 +160,13 @@ def odsw(ch: int, on: bool, normal: int = 0, delay_s: float | None = None,
 
 
 def ser(ch: int, load_ohm: float) -> str: return _join("SER", ch, load_ohm)
+
+
+# -- SPGU read-backs -------------------------------------------------------------------------
+def sim_q() -> str: return "SIM?"
+def spper_q() -> str: return "SPPER?"
+def sprm_q() -> str: return "SPRM?"
+def spm_q(ch: int) -> str: return _join("SPM?", ch)
+def spt_q(ch: int, src: int = 1) -> str: return _join("SPT?", ch, src)
+def spv_q(ch: int, src: int = 1) -> str: return _join("SPV?", ch, src)
+def ser_q(ch: int) -> str: return _join("SER?", ch)

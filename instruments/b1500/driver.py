@@ -94,6 +94,33 @@ class B1500(LineInstrument):
         """Channels whose output switch is closed (``*LRN? 0``)."""
         return p.parse_lrn0(self.ask(c.lrn(0)))
 
+    def learn(self, type_code: int) -> list[tuple[str, list[str]]]:
+        """Settings of one ``*LRN?`` type as (command, params), e.g. 31 -> TM, AV, CM, FMT, MM."""
+        return p.parse_lrn(self.ask(c.lrn(type_code)))
+
+    def measurement_mode(self) -> tuple[int, list[int]] | None:
+        """(mode, channels) of ``MM`` from ``*LRN? 31``; None if no mode was set."""
+        for head, params in self.learn(31):
+            if head == "MM":
+                return int(params[0]), [int(x) for x in params[1:]]
+        return None
+
+    def sweep_settings(self) -> dict[str, object]:
+        """Staircase sweep setup from ``*LRN? 33``: ``abort``/``post`` (WM), ``hold_s``,
+        ``delay_s`` (WT) and, once WV was sent, ``channel``, ``start_V``, ``stop_V``, ``n``."""
+        out: dict[str, object] = {}
+        for head, v in self.learn(33):
+            if head == "WM":
+                out["abort"], out["post"] = int(v[0]), int(v[1])
+            elif head == "WT":
+                out["hold_s"], out["delay_s"] = float(v[0]), float(v[1])
+            elif head == "WV":
+                out.update(channel=int(v[0]), mode=int(v[1]), start_V=float(v[3]),
+                           stop_V=float(v[4]), n=int(v[5]))
+                if len(v) > 6:
+                    out["compliance_A"] = float(v[6])
+        return out
+
     def force_voltage(self, ch: int, v_V: float, compliance_A: float, vrange: int = 0) -> None:
         """DC voltage with current compliance (``DV``)."""
         if not compliance_A > 0:
@@ -109,6 +136,16 @@ class B1500(LineInstrument):
     def zero(self, channels: Iterable[int] = ()) -> None:
         """Outputs to 0 V (``DZ``)."""
         self.write(c.dz(list(channels)))
+
+    def safe_state(self) -> None:
+        """Teardown: stop SPGU pulses (``SPP``), every output to 0 V (``DZ``) and every
+        output switch open (``CL``).  Works on a fresh connection (discovers modules)."""
+        if not self.slots:
+            self.discover()
+        if self.spgu_channels():
+            self.write(c.spp())
+        self.write(c.dz())
+        self.write(c.cl())
 
     # -- measurement ------------------------------------------------------------------------
     def integration(self, adc_type: int, mode: int, n: float) -> None:

@@ -62,24 +62,6 @@ def parse_data(reply: str) -> list[Datum]:
     return [parse_datum(t) for t in reply.split(",")]
 
 
-def format_datum(status: str, channel: int, kind: str, value: float) -> str:
-    """Inverse of `parse_datum` (used by the emulator): 12-digit ASCII with header."""
-    if not math.isfinite(value) or abs(value) >= 999.9995e99:
-        value = k.DUMMY_VALUE
-    if value == 0:
-        mant, exp = 0.0, 0
-    else:
-        exp = int(math.floor(math.log10(abs(value))))
-        exp -= exp % 3 if exp >= 0 else (exp % 3)  # engineering exponent
-        mant = value / 10.0 ** exp
-        if round(abs(mant), 3) >= 1000.0:
-            exp += 3
-            mant = value / 10.0 ** exp
-    if value >= k.DUMMY_VALUE:
-        mant, exp = 199.999, 99
-    return f"{status}{k.channel_letter(channel)}{kind}{mant:+08.3f}E{exp:+03d}"
-
-
 def parse_errx(reply: str) -> tuple[int, str]:
     """``+0,"No Error."`` -> (0, 'No Error.')."""
     return parse_error_reply(reply)
@@ -132,3 +114,31 @@ def parse_lrn0(reply: str) -> list[int]:
         return [int(x) for x in r[2:].replace(" ", "").split(",") if x]
     except ValueError as exc:
         raise InstrumentError(f"cannot parse channels in *LRN? 0 reply {reply!r}") from exc
+
+
+_LRN_RE = re.compile(r"^\s*([A-Z]+)\s*(.*?)\s*$")
+
+
+def parse_lrn(reply: str) -> list[tuple[str, list[str]]]:
+    """``*LRN?`` -> [(command, params)]: ``WM2,2;WT1.0,0.0,0.0,0.0,0.0`` ->
+    [('WM', ['2', '2']), ('WT', ['1.0', ...])].  The instrument lists each setting as the
+    command that sets it, ``;``-separated, with or without a space after the header."""
+    out = []
+    for part in filter(None, (x.strip() for x in reply.strip().split(";"))):
+        m = _LRN_RE.match(part)
+        if not m:
+            raise InstrumentError(f"cannot parse *LRN? entry {part!r} in {reply!r}")
+        head, rest = m.groups()
+        out.append((head, [x.strip() for x in rest.split(",")] if rest else []))
+    return out
+
+
+def parse_numbers(reply: str, n: int, what: str) -> tuple[float, ...]:
+    """``+0.0E+00,+1.0E-06`` -> (0.0, 1e-06); InstrumentError unless exactly ``n`` numbers."""
+    try:
+        vals = tuple(float(x) for x in reply.strip().split(","))
+    except ValueError as exc:
+        raise InstrumentError(f"{what}: expected {n} numbers, got {reply!r}") from exc
+    if len(vals) != n:
+        raise InstrumentError(f"{what}: expected {n} numbers, got {reply!r}")
+    return vals

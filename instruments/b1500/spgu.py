@@ -77,6 +77,19 @@ class SPGU:
         """``SPST?``: True while pulses are being output."""
         return p.parse_spst(self.b.ask(c.spst()))
 
+    def read_back(self, ch: int) -> dict[str, float]:
+        """What the SPGU holds for channel ``ch`` (source 1): period, output mode, timing,
+        levels, load and the output mode condition (``SPPER? SPM? SPT? SPV? SER? SPRM?``)."""
+        delay, width, lead, trail = p.parse_numbers(self.b.ask(c.spt_q(ch, 1)), 4, "SPT?")
+        base, peak = p.parse_numbers(self.b.ask(c.spv_q(ch, 1)), 2, "SPV?")
+        mode, cond = p.parse_numbers(self.b.ask(c.sprm_q()), 2, "SPRM?")
+        return {"period_s": p.parse_numbers(self.b.ask(c.spper_q()), 1, "SPPER?")[0],
+                "spm": int(p.parse_numbers(self.b.ask(c.spm_q(ch)), 1, "SPM?")[0]),
+                "delay_s": delay, "width_s": width, "lead_s": lead, "trail_s": trail,
+                "base_V": base, "peak_V": peak,
+                "load_ohm": p.parse_numbers(self.b.ask(c.ser_q(ch)), 1, "SER?")[0],
+                "sprm": int(mode), "condition": cond}
+
     def run(self, n: int, timeout_s: float | None = None, poll_s: float = 0.01) -> None:
         """Output ``n`` pulses and wait until done (never re-sends on error: not idempotent)."""
         self.count(n)

@@ -33,3 +33,13 @@ def trigger_source(ch: int, source: str = "BUS") -> str:
 
 def output(ch: int, on: bool) -> str: return f"OUTP{ch} {'ON' if on else 'OFF'}"
 def output_query(ch: int) -> str: return f"OUTP{ch}?"
+
+
+#: read-back queries of the settings `PulseGenerator.configure`/`burst` make, with the
+#: parser of each reply (33500 replies: NR3 numbers, short-form choices, 0/1 switches)
+def settings_queries(ch: int) -> dict[str, str]:
+    return {"function": f"{_src(ch)}FUNC?", "period_s": f"{_src(ch)}FUNC:PULS:PER?",
+            "width_s": f"{_src(ch)}FUNC:PULS:WIDT?", "high_V": f"{_src(ch)}VOLT:HIGH?",
+            "low_V": f"{_src(ch)}VOLT:LOW?", "burst_count": f"{_src(ch)}BURS:NCYC?",
+            "burst_mode": f"{_src(ch)}BURS:MODE?", "burst_on": f"{_src(ch)}BURS:STAT?",
+            "trigger_source": f"TRIG{ch}:SOUR?", "output_on": output_query(ch)}

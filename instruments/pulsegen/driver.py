@@ -54,8 +54,30 @@ class PulseGenerator(ScpiInstrument):
         self.write(c.trigger_source(ch, "BUS"))
         self.write(c.burst_state(ch, True))
 
+    def settings(self) -> dict[str, object]:
+        """Read back what the generator holds (numbers as float, switches as bool)."""
+        out: dict[str, object] = {}
+        for key, q in c.settings_queries(self.channel).items():
+            reply = self.ask(q).strip()
+            if key in ("function", "burst_mode", "trigger_source"):
+                out[key] = reply
+            elif key in ("burst_on", "output_on"):
+                out[key] = reply in ("1", "ON")
+            else:
+                try:
+                    out[key] = float(reply)
+                except ValueError:
+                    raise InstrumentError(f"{self.name}: {q!r} answered {reply!r}, "
+                                          "expected a number") from None
+        return out
+
     def output(self, on: bool) -> None:
         self.write(c.output(self.channel, on))
+
+    def safe_state(self, channels: list[int] | None = None) -> None:
+        """Teardown: outputs off (``OUTPn OFF``) on ``channels`` (default this driver's)."""
+        for ch in channels or [self.channel]:
+            self.write(c.output(ch, False))
 
     def fire(self, timeout_s: float | None = None) -> None:
         """Send one bus trigger and wait for the burst to finish (``*OPC?``)."""

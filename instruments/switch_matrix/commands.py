@@ -1,7 +1,8 @@
 """Pure builders/parsers for E5250A/B2200A-style channel lists.
 
 A channel is ``card`` (1 digit) + input (2 digits) + output (2 digits): card 1, input 3,
-output 12 -> ``10312``.  Lists are written ``(@10101,10312)``.
+output 12 -> ``10312``.  Lists are written ``(@10101,10312)``.  Card 0 addresses all
+cards of a B2200A in auto configuration mode (``(@00312)``).
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ Crosspoint = tuple[int, int]  # (input, output), 1-based
 
 def channel(inp: int, out: int, card: int = 1) -> str:
     """One channel number as text."""
-    if not (1 <= card <= 4 and 1 <= inp <= 99 and 1 <= out <= 99):
-        raise ValueError(f"channel card 1..4, input/output 1..99; got card={card}, "
+    if not (0 <= card <= 4 and 1 <= inp <= 99 and 1 <= out <= 99):
+        raise ValueError(f"channel card 0..4 (0 = auto configuration), input/output 1..99; "
+                         f"got card={card}, "
                          f"input={inp}, output={out}")
     return f"{card}{inp:02d}{out:02d}"
 

@@ -37,6 +37,10 @@ class SwitchMatrix(ScpiInstrument):
         """Open every crosspoint of the card."""
         self.write(c.open_all(self.card))
 
+    def safe_state(self) -> None:
+        """Teardown: every relay of the card open (nothing reaches the array pins)."""
+        self.open_all()
+
     def closed(self) -> set[Crosspoint]:
         """Query the closed crosspoints of the card."""
         return {(i, o) for card, i, o in c.parse_channel_list(self.ask(c.closed_query(self.card)))

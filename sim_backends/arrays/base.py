@@ -7,6 +7,7 @@ state: they are redrawn from (seed, shape, card, faults), which the state record
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from hil.backend import line_index
 from hil.clock import Clock, VirtualClock
 from hil.errors import ParameterError
 from sim_backends.devices._card import get_card
+from sim_backends.devices.fastmath import standard_normal
 from sim_backends.devices.faults import FaultMap, build_faults
 
 MAX_CELLS = 8192 * 8192
@@ -45,6 +47,62 @@ def per_line(value: Any, n: int, what: str) -> np.ndarray:
     return arr
 
 
+#: arrays of at least this many cells make the process keep freed memory (`keep_freed_memory`)
+BIG_ARRAY_CELLS = 1 << 20
+_KEPT = False
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory in the process (once; glibc only, else a no-op).
+
+    Array-scale work allocates and frees tens of MB per round (protocol masks, amplitude
+    maps, HDF5 buffers); above the default mmap threshold each such block is a fresh mmap
+    whose pages fault in and are unmapped again on free, which made ~25 % of a 4 Mb
+    write-verify run system time.  A 256 MB mmap threshold and a 1 GB trim threshold let
+    those blocks be reused from the heap instead.  Safe: only allocation placement changes
+    (memory stays reusable by the process; RSS keeps the high-water mark).  Returns
+    whether the setting was applied."""
+    global _KEPT
+    if _KEPT:
+        return True
+    import ctypes
+    import ctypes.util
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False       # not glibc (e.g. musl): leave the allocator alone
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    _KEPT = bool(mallopt(M_MMAP_THRESHOLD, 256 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    return _KEPT
+
+
+class Scratch:
+    """Reused work buffers of one array (4 Mb phases would otherwise allocate and free tens
+    of MB per call, which the allocator returns to the OS each time: page faults, sys time)."""
+
+    def __init__(self) -> None:
+        self._normal = np.empty(0, np.float32)
+
+    def normal(self, rng: np.random.Generator | None, shape: tuple[int, int]) -> np.ndarray:
+        """A float32 ``shape`` view of the normal buffer filled with standard normal draws
+        from ``rng``'s bit stream (`fastmath.standard_normal`: inverse-CDF, about 2x cheaper
+        than ``rng.standard_normal``, deterministic from the Generator state, so a resumed
+        run draws the same); ``rng`` None: zeros (no noise).  Valid until the next call."""
+        n = int(shape[0]) * int(shape[1])
+        if self._normal.size < n:
+            self._normal = np.empty(n, np.float32)
+        z = self._normal[:n].reshape(shape)
+        if rng is not None:
+            standard_normal(rng, z)
+        else:
+            z.fill(0.0)
+        return z
+
+
 class SimArray:
     """Base class: shape, seeded RNG, clock, faults and per-cell programming time."""
 
@@ -68,6 +126,11 @@ class SimArray:
         self.rng = np.random.default_rng(self.seed)
         #: clock time (s) at which each cell was last programmed (drift / retention origin)
         self.t_prog_s = np.zeros(self.shape, dtype=np.float64)
+        self.scratch = Scratch()
+        if self.shape[0] * self.shape[1] >= BIG_ARRAY_CELLS:
+            keep_freed_memory()
+        self._all_rows = np.arange(self.shape[0], dtype=np.int64)
+        self._all_cols = np.arange(self.shape[1], dtype=np.int64)
 
     # -- helpers ---------------------------------------------------------------------------
     def ix(self, rows: Any = None, cols: Any = None) -> tuple[Any, Any]:
@@ -77,6 +140,31 @@ class SimArray:
             return (slice(None), slice(None))
         return np.ix_(line_index(rows, self.shape[0], "rows"),
                       line_index(cols, self.shape[1], "cols"))
+
+    def lines(self, rows: Any = None, cols: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Validated int64 row and column indices of a rows x cols sub-array (None: all)."""
+        ri = self._all_rows if rows is None else \
+            line_index(rows, self.shape[0], "rows").astype(np.int64, copy=False)
+        ci = self._all_cols if cols is None else \
+            line_index(cols, self.shape[1], "cols").astype(np.int64, copy=False)
+        return ri, ci
+
+    def cell_index(self, row: Any, col: Any) -> tuple[int, int]:
+        """(row, col) of one cell as ints, validated once (the single-cell read path)."""
+        try:
+            r, c = operator.index(row), operator.index(col)
+        except TypeError:
+            raise ParameterError(f"cell ({row!r}, {col!r}) must be integer indices") from None
+        if not (0 <= r < self.shape[0] and 0 <= c < self.shape[1]):
+            raise ParameterError(f"cell ({r}, {c}) outside rows 0..{self.shape[0] - 1}, "
+                                 f"cols 0..{self.shape[1] - 1}")
+        return r, c
+
+    def read_cell(self, row: int, col: int, v_read_V: float | None = None) -> float:
+        """`read` of one cell as a float (the same value and random draw as
+        ``read([row], [col], v_read_V)[0, 0]``); arrays override it with a scalar path."""
+        r, c = self.cell_index(row, col)
+        return float(self.read(self._all_rows[r:r + 1], self._all_cols[c:c + 1], v_read_V)[0, 0])
 
     def check_mask(self, mask: np.ndarray) -> np.ndarray:
         m = np.asarray(mask)

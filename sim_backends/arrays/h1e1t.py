@@ -35,8 +35,9 @@ import numpy as np
 from hil.backend import Lines, check_width
 from hil.clock import Clock
 from hil.errors import ParameterError
+from hil.plan import DAC_RESOLUTION_V, PulsePlan, compile_plan, row_passes  # noqa: F401
 from sim_backends.arrays.base import SimArray, per_line
-from sim_backends.devices import ecram
+from sim_backends.devices import ecram, ecram_kernels
 from sim_backends.devices._card import num
 from sim_backends.devices.faults import apply_read_faults
 from sim_backends.devices.mtt import mtt_current_linear
@@ -45,7 +46,12 @@ from sim_backends.devices.transistor import TransistorParams
 
 __all__ = ["H1E1TArray", "gate_voltage", "selector_conductance"]
 
-DAC_RESOLUTION_V = 1e-3
+
+
+def _one_time(now: Any) -> float | None:
+    """A pulse time as one float, or None when the rows were stamped with different times."""
+    t = np.asarray(now, np.float64)
+    return float(t.flat[0]) if t.size and np.all(t == t.flat[0]) else None
 
 
 def _is_full(index: Any) -> bool:
@@ -58,6 +64,12 @@ class H1E1TArray(SimArray):
 
     kind = "h1e1t"
     card_kind, device_name = "ecram", "an ECRAM"
+    #: line voltages of one `program` pulse (Table S2; limits and dry runs read this, hil.families)
+    program_lines = {"potentiate": {"gate_rows": "amplitude", "drain": "h1e1t.v_d_V",
+                                    "select_cols": "h1e1t.v_ss_V"},
+                     "depress": {"drain": "amplitude", "select_cols": "h1e1t.v_ss_V"}}
+    #: station [backend] options (`set_option`) and their allowed values
+    options = {"program_by": ("rows", "cols")}
 
     def __init__(self, shape: Sequence[int], card: dict[str, Any] | str = "ecram_wox_lipon",
                  seed: int = 0, clock: Clock | None = None,
@@ -83,6 +95,7 @@ class H1E1TArray(SimArray):
         self.dc_dwell_s = num(card, "dc_sweep.dwell_s")
         self.x = np.full(self.shape, num(card, "conductance.x0", 0.0), dtype=np.float32)
         self.program_by = "rows"
+        self._read_consts: tuple[Any, ...] | None = None   # (params, read_cell's kernel constants)
         #: clock time of the last programming when it is the same for every cell, else None
         #: (derived from t_prog_s; lets whole-array reads skip a per-cell log)
         self._t_prog_uniform: float | None = 0.0
@@ -96,11 +109,14 @@ class H1E1TArray(SimArray):
         t = self.clock.now() - self.t_prog_s[index]
         return ecram.relaxed_state(self.x[index], t, self.dev.nu[index], self.params.tau_s)
 
-    def _x_and_factor(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(relaxed state, retention factor since each cell's last programming) at ``index``."""
-        t = (np.float32(self.clock.now() - self._t_prog_uniform)
+    def _x_and_factor(self, index: Any, t_s: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """(relaxed state, retention factor since each cell's last programming) at ``index``;
+        ``t_s``: the time of each indexed row (column vector), default the clock's now."""
+        now = self.clock.now() if t_s is None else t_s
+        t = (np.float32(now - self._t_prog_uniform)
              if self._t_prog_uniform is not None and _is_full(index)
-             else self.clock.now() - self.t_prog_s[index])
+             else now - self.t_prog_s[index])
         fac = ecram.retention_factor(t, self.dev.nu[index], self.params.tau_s)
         return (self.x[index] * fac).astype(np.float32, copy=False), fac
 
@@ -110,24 +126,60 @@ class H1E1TArray(SimArray):
         return ecram.conductance(self._x_now(ix), self.dev.take(ix))
 
     def read(self, rows: Any = None, cols: Any = None, v_read_V: float | None = None) -> np.ndarray:
-        """Measured G_S (float64): conductance + read noise, faults applied."""
+        """Measured G_S (float64): conductance + read noise, faults applied (one fused pass,
+        `ecram_kernels.read`; a single cell takes `read_cell`'s scalar path)."""
         v = self.v_read_V if v_read_V is None else float(v_read_V)
         if not 0 < abs(v) <= 1.0:
             raise ParameterError(f"ECRAM read voltage {v_read_V!r} V; allowed: 0 < |V| <= 1 V "
                                  "(drain bias, gate grounded)")
-        ix = self.ix(rows, cols)
-        dev = self.dev.take(ix)
-        g = ecram.read_noise(ecram.conductance(self._x_now(ix), dev), self.params, self.rng)
+        ri, ci = self.lines(rows, cols)
+        out = np.empty((ri.size, ci.size))
+        z = self.scratch.normal(self.rng, (ri.size, ci.size))
+        p = self.params
+        ecram_kernels.read(self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S, self.dev.floor,
+                           ri, ci, ci is self._all_cols, z, float(self.clock.now()),
+                           np.float32(p.tau_s),
+                           np.float32(p.read_rel_sigma), np.float32(p.read_abs_sigma_S), out)
         if not self.faults.any:
-            return g
-        g_on = dev.g_on_S.astype(np.float64)
-        return apply_read_faults(g, self.faults, ix, g_on, g_on * dev.floor)
+            return out
+        ix = np.ix_(ri, ci)
+        g_on = self.dev.g_on_S[ix].astype(np.float64)
+        return apply_read_faults(out, self.faults, ix, g_on, g_on * self.dev.floor[ix])
+
+    def read_cell(self, row: int, col: int, v_read_V: float | None = None) -> float:
+        """`read` of the one cell (row, col) as a float: the same value and random draw as
+        ``read([row], [col], v_read_V)[0, 0]``, without the index arrays (single-cell spot
+        measurements of the emulated lab, `Bench.current`)."""
+        v = self.v_read_V if v_read_V is None else float(v_read_V)
+        if not 0 < abs(v) <= 1.0:
+            raise ParameterError(f"ECRAM read voltage {v_read_V!r} V; allowed: 0 < |V| <= 1 V "
+                                 "(drain bias, gate grounded)")
+        r, c = self.cell_index(row, col)
+        p = self.params
+        if self._read_consts is None or self._read_consts[0] is not p:
+            self._read_consts = (p, np.float32(p.tau_s), np.float32(p.read_rel_sigma),
+                                 np.float32(p.read_abs_sigma_S))
+        # one normal draw from 64 bits of the stream, as `read` of one cell draws it
+        g = ecram_kernels.read_one(self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S,
+                                   self.dev.floor, r, c, np.uint64(self.rng.bit_generator.random_raw()),
+                                   float(self.clock.now()), *self._read_consts[1:])
+        if self.faults.any:
+            if self.faults.dead_rows[r] or self.faults.dead_cols[c]:
+                return 0.0
+            g_on = float(self.dev.g_on_S[r, c])
+            if self.faults.stuck_on[r, c]:
+                return g_on
+            if self.faults.stuck_off[r, c]:
+                return g_on * float(self.dev.floor[r, c])
+        return g
 
     # -- programming ---------------------------------------------------------------------
     def _update(self, index: Any, x_now: np.ndarray, v_gc: np.ndarray, width_s: float,
-                count: np.ndarray | None = None, fac: np.ndarray | None = None) -> None:
+                count: np.ndarray | None = None, fac: np.ndarray | None = None,
+                t_s: np.ndarray | None = None) -> None:
         """Apply one pulse (or ``count`` identical pulses per cell) of per-cell voltage
-        ``v_gc`` to the cells at ``index`` (``x_now``: their current, relaxed state)."""
+        ``v_gc`` to the cells at ``index`` (``x_now``: their current, relaxed state).
+        ``t_s``: start time of each indexed row's pulse (column vector; default now)."""
         if self.faults.any:
             v_gc = np.where(self.faults.dead_cells()[index], np.float32(0), v_gc)
         dev = self.dev.take(index)
@@ -137,12 +189,12 @@ class H1E1TArray(SimArray):
         # cell's relaxation clock; a smaller (half-select) dose adds to the state and leaves
         # the relaxation of what was programmed running (see the card)
         prog = moved & (np.abs(dose) > np.float32(self.params.programmed_dose))
-        now = self.clock.now()
+        now = self.clock.now() if t_s is None else t_s
         new = ecram.apply_dose(x_now, dose, self.params.c2c_sigma, self.rng, count)
         if prog.all():
             self.x[index] = new
             self.t_prog_s[index] = now
-            self._t_prog_uniform = now if _is_full(index) else None
+            self._t_prog_uniform = _one_time(now) if _is_full(index) else None
             return
         sub = moved & ~prog
         if sub.any():   # store the programmed-state equivalent on the running clock
@@ -166,6 +218,11 @@ class H1E1TArray(SimArray):
         tg = per_line(lines.select_cols, cols, "select_cols (TG)")
         ed = per_line(lines.drain, rows, "drain (ED)")
         es = per_line(lines.source, cols, "source (ES)")
+        row_pulse = self._as_row_pulse(eg, tg, ed, es)
+        if row_pulse is not None:   # one row of the row-wise scheme: the plan's own kernel
+            r, target, level, potentiate = row_pulse
+            self._row_phase(np.array([r]), target[None, :], level, potentiate, width_s)
+            return 1
         x_now = self._x_now()
         g_sel = selector_conductance(tg[None, :], ed[:, None], es[None, :], self.sel)
         v = gate_voltage(eg[:, None], ed[:, None], es[None, :], tg[None, :],
@@ -174,30 +231,73 @@ class H1E1TArray(SimArray):
         self._update((slice(None), slice(None)), x_now, v, width_s)
         return 1
 
+    def _as_row_pulse(self, eg: np.ndarray, tg: np.ndarray, ed: np.ndarray, es: np.ndarray
+                      ) -> tuple[int, np.ndarray, float, bool] | None:
+        """(row, targets, level, potentiate) when float32 line levels are exactly one pulse of
+        the row-wise scheme (`hil.plan`, one driven row, TG in {0, V_SS}, ES = 0), else None.
+        Such a pulse takes the same `_row_phase` as `program`, so a bench sending a plan
+        pulse by pulse gets the simulator's numbers bit for bit."""
+        f32 = np.float32
+        driven = np.flatnonzero((eg != 0) | (ed != 0))
+        if driven.size != 1 or np.any(es != 0):
+            return None
+        r = int(driven[0])
+        v_d, v_ss = f32(self.v_d_V), f32(self.v_ss_V)
+        off, sel = tg == 0, tg == v_ss
+        if not np.all(off | sel):
+            return None
+        if eg[r] > 0 and ed[r] == v_d:
+            return r, off, float(eg[r]), True
+        if eg[r] == 0 and ed[r] > 0:
+            return r, sel, float(ed[r]), False
+        return None
+
     def _row_phase(self, rows: np.ndarray, target: np.ndarray, level_V: float | np.ndarray,
-                   potentiate: bool, width_s: float) -> None:
+                   potentiate: bool, width_s: float, t_s: np.ndarray | None = None) -> None:
         """Pulse each row in ``rows`` once (``target``: their targets, (len(rows), cols)) at
         ``level_V``: one value, or one per row of ``rows`` (a row's pulse leaves every other
-        row at 0 V, so rows at different amplitudes are pulsed together exactly)."""
-        index = (slice(None), slice(None)) if rows.size == self.shape[0] else (rows, slice(None))
-        tmask = target
-        x_now, fac = self._x_and_factor(index)
-        g_e = ecram.conductance(x_now, self.dev.take(index))
+        row at 0 V, so rows at different amplitudes are pulsed together exactly).
+        ``t_s``: the start time of each row's pulse (default: the clock's now for all).
+
+        Line voltages per row: potentiation EG = V_P, ED = V_D, TG = 0 on targets (selector
+        off), V_SS elsewhere; depression EG = 0, ED = V_D(level), TG = V_SS on targets
+        (selector on), 0 elsewhere.  The cells are updated in one fused pass
+        (`ecram_kernels.row_phase`: `gate_voltage`, `pulse_dose`, `apply_dose` and the
+        programming-event rule of `_update`, per cell, in place)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n = rows.size
+        if n == 0:
+            return
         f32 = np.float32
-        lv = np.asarray(level_V, f32)
-        lv = lv.reshape(-1, 1) if lv.ndim else lv
-        if potentiate:   # EG = V_P, ED = V_D, TG = 0 on targets (selector off), V_SS elsewhere
-            eg, ed = lv, f32(self.v_d_V)
+        lv = np.broadcast_to(np.asarray(level_V, f32).reshape(-1), (n,))
+        v_d = np.full(n, self.v_d_V, f32)
+        if potentiate:
+            eg, ed = lv, v_d
             tg_t, tg_o = f32(0.0), f32(self.v_ss_V)
-        else:            # EG = 0, ED = V_D(level), TG = V_SS on targets (selector on), 0 elsewhere
-            eg, ed = f32(0.0), lv
+        else:
+            eg, ed = np.zeros(n, f32), lv
             tg_t, tg_o = f32(self.v_ss_V), f32(0.0)
-        g_t = selector_conductance(tg_t, ed, f32(0.0), self.sel)
-        g_o = selector_conductance(tg_o, ed, f32(0.0), self.sel)
-        g_sel = np.where(tmask, g_t, g_o) * self.ref_beta_rel[index]
-        v = gate_voltage(eg, ed, f32(0.0), np.where(tmask, tg_t, tg_o), g_sel, g_e,
-                         self.sel.v_t_V)
-        self._update(index, x_now, v, width_s, fac=fac)
+        g_t = np.broadcast_to(selector_conductance(tg_t, ed, f32(0.0), self.sel), (n,))
+        g_o = np.broadcast_to(selector_conductance(tg_o, ed, f32(0.0), self.sel), (n,))
+        # source-follower ceiling of gate_voltage: max(TG - V_T, min(ED, ES)), ES = 0
+        low = np.minimum(ed, f32(0.0))
+        c_t = np.maximum(tg_t - f32(self.sel.v_t_V), low)
+        c_o = np.maximum(tg_o - f32(self.sel.v_t_V), low)
+        p = self.params
+        z = self.scratch.normal(self.rng if p.c2c_sigma > 0 else None, (n, self.shape[1]))
+        now = np.broadcast_to(np.asarray(self.clock.now() if t_s is None else t_s,
+                                         np.float64).reshape(-1), (n,))
+        n_prog = ecram_kernels.row_phase(
+            self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S, self.dev.floor, self.dev.k_p,
+            self.dev.k_d, self.ref_beta_rel, self.faults.dead_rows, self.faults.dead_cols,
+            rows, np.ascontiguousarray(target, dtype=bool), np.ascontiguousarray(eg),
+            np.ascontiguousarray(ed), np.ascontiguousarray(g_t), np.ascontiguousarray(g_o),
+            c_t, c_o, z, np.ascontiguousarray(now), f32(p.tau_s), f32(p.v0_p_V), f32(p.v0_d_V), f32(width_s),
+            f32(p.c2c_sigma), f32(0.5 * p.c2c_sigma * p.c2c_sigma), f32(p.programmed_dose))
+        if n_prog == n * self.shape[1]:     # every cell programmed: one relaxation origin
+            self._t_prog_uniform = _one_time(now) if n == self.shape[0] else None
+        elif n_prog:
+            self._t_prog_uniform = None
 
     def _col_phase(self, target: np.ndarray, level_V: float, potentiate: bool,
                    width_s: float) -> None:
@@ -223,74 +323,54 @@ class H1E1TArray(SimArray):
             v = gate_voltage(eg, ed, f32(0.0), tg, g * beta, g_e, self.sel.v_t_V)
             self._update(index, x_now, v, width_s, np.asarray(count, dtype=np.float32))
 
-    def program(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> int:
-        """Selective programming, row-wise (default) or column-wise (``program_by``); returns
-        the number of physical pulses."""
+    def program(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> PulsePlan:
+        """Selective programming: the request compiled into a `hil.plan.PulsePlan` (row-wise,
+        or column-wise with ``program_by``) and executed; returns the plan (its
+        ``n_pulses`` physical pulses start at the clock's now, back to back)."""
         mask = self.check_mask(mask)
         width_s = check_width(width_s)
-        n_pulses = 0
-        if self.program_by == "cols":
-            return self._program_cols(mask, amplitude_V, width_s)
-        if np.ndim(amplitude_V) == 0:          # fast path: one amplitude for all targets
-            a = round(float(self.check_amplitude(amplitude_V)[0, 0]) / DAC_RESOLUTION_V)
-            if a == 0 or not mask.any():
-                return 0
-            rows = np.flatnonzero(mask.any(axis=1))
-            self._row_phase(rows, mask[rows], abs(a) * DAC_RESOLUTION_V, a > 0, width_s)
-            return int(rows.size)
-        idx = np.flatnonzero(mask)              # sparse: the targets only (few in late rounds)
-        amp = self.check_amplitude(amplitude_V).reshape(-1)[idx]
-        code = np.rint(amp / DAC_RESOLUTION_V).astype(np.int64)
-        cols = self.shape[1]
-        for potentiate in (True, False):
-            sel = (code > 0) if potentiate else (code < 0)
-            ii, level = idx[sel], np.abs(code[sel])
-            if ii.size == 0:
-                continue
-            row = ii // cols                                    # ascending (flatnonzero)
-            starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-            if np.array_equal(np.minimum.reduceat(level, starts), np.maximum.reduceat(level, starts)):
-                rows = row[starts]                              # one amplitude per row: one pass
-                tmask = np.zeros((rows.size, cols), bool)
-                tmask[np.repeat(np.arange(rows.size), np.diff(np.r_[starts, ii.size])), ii % cols] = True
-                self._row_phase(rows, tmask, level[starts] * DAC_RESOLUTION_V, potentiate, width_s)
-                n_pulses += rows.size
-                continue
-            # each row's distinct amplitudes in ascending order: pass k pulses every row due a
-            # k-th amplitude.  A row's pulse leaves all other rows at exactly 0 V, so the k-th
-            # pulses of all rows are computed in one pass, exactly (k = 1 only, when every row
-            # has one amplitude per phase, as with row_amplitude = max)
-            order = np.lexsort((level, row))
-            ii, level, row = ii[order], level[order], row[order]
-            new = np.r_[True, (row[1:] != row[:-1]) | (level[1:] != level[:-1])]
-            first = np.r_[True, row[1:] != row[:-1]]
-            group = np.cumsum(new) - 1                          # (row, level) group id
-            row_start_group = np.maximum.accumulate(np.where(first, group, 0))
-            rank = group - row_start_group                      # k - 1
-            for k in range(int(rank.max()) + 1):
-                at = rank == k
-                rows, pos = np.unique(row[at], return_inverse=True)
-                lev = np.zeros(rows.size, np.int64)
-                lev[pos] = level[at]
-                tmask = np.zeros((rows.size, cols), bool)
-                tmask[pos, ii[at] % cols] = True
-                self._row_phase(rows, tmask, lev * DAC_RESOLUTION_V, potentiate, width_s)
-                n_pulses += rows.size
-        return n_pulses
+        plan = compile_plan(mask, self.check_amplitude(amplitude_V), self.card,
+                            f"h1e1t-{self.program_by}", width_s)
+        self.execute(plan)
+        return plan
 
-    def _program_cols(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> int:
-        code = np.rint(self.check_amplitude(amplitude_V) / DAC_RESOLUTION_V).astype(np.int64)
-        code = np.where(mask, code, 0)
-        n_pulses = 0
-        for potentiate in (True, False):
-            sel = (code > 0) if potentiate else (code < 0)
-            if not sel.any():
-                continue
-            for level in np.flatnonzero(np.bincount(np.abs(code[sel]))):
-                target = sel & (np.abs(code) == level)
-                self._col_phase(target, float(level) * DAC_RESOLUTION_V, potentiate, width_s)
-                n_pulses += int(target.any(axis=0).sum())
-        return n_pulses
+    def execute(self, plan: PulsePlan, t0_s: float | None = None) -> None:
+        """Apply ``plan`` with its first pulse at ``t0_s`` (default the clock's now); every
+        row is stamped with its own pulse time (`PulsePlan.start_times`).  The clock is not
+        moved (the backend advances it to ``plan.end_time``).
+
+        Row-wise: pass k pulses the k-th pulse of every row at once (`hil.plan.row_passes`):
+        a row's pulse leaves all other rows at exactly 0 V, so this is exact."""
+        self._check_plan(plan)
+        if plan.scheme == "h1e1t-cols":
+            self._program_cols(plan)
+            return
+        t = plan.start_times(self.clock.now() if t0_s is None else t0_s)
+        for potentiate, rows, idx in row_passes(plan):
+            lev = plan.code[idx]
+            signed = lev if potentiate else -lev
+            tmask = plan.codes[rows] == signed[:, None]
+            level = (float(lev[0]) * plan.dac_V if np.all(lev == lev[0])
+                     else lev * plan.dac_V)
+            self._row_phase(rows, tmask, level, potentiate, plan.width_s, t_s=t[idx])
+
+    def _check_plan(self, plan: PulsePlan) -> None:
+        if plan.shape != self.shape or not plan.scheme.startswith("h1e1t"):
+            raise ParameterError(f"plan {plan.scheme!r} {plan.shape} cannot run on a "
+                                 f"{self.shape} H-1E1T array")
+        if (plan.levels["v_d_V"], plan.levels["v_ss_V"]) != (self.v_d_V, self.v_ss_V):
+            raise ParameterError(f"plan levels {dict(plan.levels)} differ from this array's "
+                                 f"card (v_d_V {self.v_d_V}, v_ss_V {self.v_ss_V})")
+
+    def _program_cols(self, plan: PulsePlan) -> None:
+        """Column-wise plan: one `_col_phase` per (phase, amplitude), the row-mate pulses of
+        each target composed per cell (all stamped with the call's start time)."""
+        groups = np.flatnonzero(np.r_[True, (np.diff(plan.code) != 0)
+                                      | (np.diff(plan.polarity) != 0)]) if plan.n_pulses else []
+        for g in groups:
+            pol, lv = int(plan.polarity[g]), int(plan.code[g])
+            target = plan.codes == pol * lv
+            self._col_phase(target, float(lv) * plan.dac_V, pol > 0, plan.width_s)
 
     def set_option(self, key: str, value: Any) -> None:
         """``program_by``: "rows" (default) or "cols" (MTT Fig. 5a: both are supported)."""

@@ -28,6 +28,7 @@ import numpy as np
 from hil.backend import Lines, check_width
 from hil.clock import Clock
 from hil.errors import ParameterError
+from hil.plan import DAC_RESOLUTION_V, RRAM_FRACTIONS, PulsePlan, compile_plan  # noqa: F401
 from sim_backends.arrays.base import SimArray, per_line
 from sim_backends.devices import rram
 from sim_backends.devices._card import num
@@ -36,9 +37,8 @@ from sim_backends.devices.faults import apply_read_faults
 from sim_backends.devices.mtt import node_voltage_newton, unit_current
 from sim_backends.devices.transistor import TransistorParams
 
-SCHEMES = {"V/2": (0.5, 0.5), "V/3": (1.0 / 3.0, 2.0 / 3.0)}   # (set, reset) row-mate BL fraction
+SCHEMES = RRAM_FRACTIONS   # (set, reset) row-mate BL fraction, from the one pulse plan
 PROGRAMMED_DW = 1e-3     # |dw| above which a cell counts as re-programmed (drift clock restarts)
-DAC_RESOLUTION_V = 1e-3
 
 
 class RRAM1T1RArray(SimArray):
@@ -46,6 +46,11 @@ class RRAM1T1RArray(SimArray):
 
     kind = "1t1r"
     card_kind, device_name = "rram", "an RRAM"
+    #: line voltages of one `program` pulse (set: WL + BL, reset: WL + SL; hil.families)
+    program_lines = {"potentiate": {"gate_rows": "array.v_wl_set_V", "select_cols": "amplitude"},
+                     "depress": {"gate_rows": "array.v_wl_reset_V", "source": "amplitude"}}
+    #: station [backend] options (`set_option`) and their allowed values
+    options = {"scheme": ("V/2", "V/3")}
 
     def __init__(self, shape: Sequence[int], card: dict[str, Any] | str = "rram_hfox_1t1r",
                  seed: int = 0, clock: Clock | None = None,
@@ -126,9 +131,11 @@ class RRAM1T1RArray(SimArray):
                                  self.g_off_S[ix].astype(np.float64))
 
     # -- programming -----------------------------------------------------------------------------
-    def _pulse(self, index: Any, wl: Any, bl: Any, sl: Any, width_s: float) -> None:
+    def _pulse(self, index: Any, wl: Any, bl: Any, sl: Any, width_s: float,
+               t_s: np.ndarray | None = None) -> None:
         """One pulse on the cells at ``index`` with broadcastable WL, BL, SL voltages (or, for
-        any of them, a (values, code) pair: voltage = values[code], see `_compact`)."""
+        any of them, a (values, code) pair: voltage = values[code], see `_compact`).
+        ``t_s``: start time of each indexed row's pulse (column vector; default now)."""
         f32 = np.float32
         w = self.w[index]
         g_on, g_off = self.g_on_S[index], self.g_off_S[index]
@@ -156,7 +163,7 @@ class RRAM1T1RArray(SimArray):
             np.greater(np.abs(w_cc, out=w_cc), PROGRAMMED_DW, out=programmed[blk])
         self.w[index] = new
         if programmed.any():
-            now = self.clock.now()
+            now = self.clock.now() if t_s is None else t_s
             z = self.rng.standard_normal(new.shape, dtype=np.float32)
             if all(isinstance(i, slice) for i in index):          # views: update in place
                 np.copyto(self.t_prog_s[index], now, where=programmed)
@@ -175,7 +182,7 @@ class RRAM1T1RArray(SimArray):
         return 1
 
     def _row_phase(self, rows: np.ndarray, target: np.ndarray, level_V: float, is_set: bool,
-                   width_s: float) -> None:
+                   width_s: float, t_s: np.ndarray | None = None) -> None:
         index = (slice(None), slice(None)) if rows.size == self.shape[0] else (rows, slice(None))
         t = target[index]
         f_set, f_reset = SCHEMES[self.scheme]
@@ -186,32 +193,45 @@ class RRAM1T1RArray(SimArray):
         bl: Any = np.float32(on)
         if not t.all():          # BL = values[t]: off on row-mates, on on targets
             bl = (np.array([off, on], dtype=np.float32), t.view(np.uint8))
-        self._pulse(index, np.float32(wl), bl, np.float32(sl), width_s)
+        if t_s is not None:
+            t_s = np.asarray(t_s, np.float64).reshape(-1, 1)
+        self._pulse(index, np.float32(wl), bl, np.float32(sl), width_s, t_s)
 
-    def program(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> int:
-        """Row-wise set (amplitude > 0) / reset (< 0) phases; returns physical pulse count."""
+    def program(self, mask: np.ndarray, amplitude_V: Any, width_s: float) -> PulsePlan:
+        """Row-wise set (amplitude > 0) / reset (< 0) phases: the request compiled into a
+        `hil.plan.PulsePlan` (scheme V/2 or V/3) and executed; returns the plan."""
         mask = self.check_mask(mask)
         width_s = check_width(width_s)
-        amp = self.check_amplitude(amplitude_V)
-        if not any(amp.strides):     # one amplitude for every cell: one phase, one level
-            level = int(np.rint(amp.flat[0] / DAC_RESOLUTION_V))
-            rows = np.flatnonzero(mask.any(axis=1)) if level else np.empty(0, np.intp)
-            if rows.size:
-                self._row_phase(rows, mask, abs(level) * DAC_RESOLUTION_V, level > 0, width_s)
-            return rows.size
-        code = np.rint(amp / DAC_RESOLUTION_V).astype(np.int64)
-        code = np.where(mask, code, 0)
-        n = 0
-        for is_set in (True, False):
-            sel = (code > 0) if is_set else (code < 0)
-            if not sel.any():
-                continue
-            for level in np.flatnonzero(np.bincount(np.abs(code[sel]))):
-                target = sel & (np.abs(code) == level)
-                rows = np.flatnonzero(target.any(axis=1))
-                self._row_phase(rows, target, level * DAC_RESOLUTION_V, is_set, width_s)
-                n += rows.size
-        return n
+        plan = compile_plan(mask, self.check_amplitude(amplitude_V), self.card,
+                            f"1t1r-{self.scheme}", width_s)
+        self.execute(plan)
+        return plan
+
+    def execute(self, plan: PulsePlan, t0_s: float | None = None) -> None:
+        """Apply ``plan`` with its first pulse at ``t0_s`` (default the clock's now), one
+        `_row_phase` per (phase, amplitude), each row stamped with its own pulse time; the
+        clock is not moved (the backend advances it to ``plan.end_time``)."""
+        if plan.shape != self.shape or not plan.scheme.startswith("1t1r"):
+            raise ParameterError(f"plan {plan.scheme!r} {plan.shape} cannot run on a "
+                                 f"{self.shape} 1T1R array")
+        if plan.scheme != f"1t1r-{self.scheme}" or (
+                plan.levels["v_wl_set_V"], plan.levels["v_wl_reset_V"]) != (
+                self.v_wl_set_V, self.v_wl_reset_V):
+            raise ParameterError(f"plan {plan.scheme!r} levels {dict(plan.levels)} differ "
+                                 f"from this array (scheme {self.scheme!r}, card "
+                                 f"{self.card.get('name')!r})")
+        if not plan.n_pulses:
+            return
+        t = plan.start_times(self.clock.now() if t0_s is None else t0_s)
+        # pulses of one (phase, amplitude) drive distinct rows: one pass each
+        cut = np.flatnonzero(np.r_[True, (np.diff(plan.code) != 0)
+                                   | (np.diff(plan.polarity) != 0)
+                                   | (np.diff(plan.line) <= 0), True])
+        for a, b in zip(cut[:-1], cut[1:]):
+            rows = plan.line[a:b]
+            pol, lv = int(plan.polarity[a]), int(plan.code[a])
+            self._row_phase(rows, plan.codes == pol * lv, lv * plan.dac_V, pol > 0,
+                            plan.width_s, t_s=t[a:b])
 
     # -- other measurements ------------------------------------------------------------------------
     def sweep(self, cell: tuple[int, int], v_V: np.ndarray,

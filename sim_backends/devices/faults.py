@@ -37,8 +37,13 @@ class FaultMap:
 
     @property
     def any(self) -> bool:
-        return bool(self.stuck_on.any() or self.stuck_off.any()
-                    or self.dead_rows.any() or self.dead_cols.any())
+        """Whether there is any fault (computed once: the masks are fixed after building;
+        the single-cell read path asks on every call)."""
+        cached = self.__dict__.get("_any")
+        if cached is None:
+            cached = self.__dict__["_any"] = bool(self.stuck_on.any() or self.stuck_off.any()
+                                                  or self.dead_rows.any() or self.dead_cols.any())
+        return cached
 
     def dead_cells(self) -> np.ndarray:
         """(rows, cols) mask of cells on a dead line."""

@@ -1,7 +1,9 @@
 """Array-controller emulator: the open framed protocol (docs/array-controller-protocol.md).
 
 It is what an open firmware does: keep the line levels, apply pulses through the physics'
-`apply_pulse`, read currents through the physics' `read`, count pulses, answer errors.
+`apply_pulse`, run PROGRAM as the request's `hil.plan.PulsePlan` (the physics'
+`pulse_cells`, which returns the plan it applied: the counter moves by its pulses), read
+currents through the physics' `read`, count pulses, answer errors.
 Buffered input is bounded by `frame.MAX_WIRE`; garbage is answered with an error frame.
 """
 from __future__ import annotations
@@ -37,6 +39,8 @@ class ArrayControllerEmulator:
         self.source = np.zeros(self.cols)
         self.pulse_count = 0
         self.last_error = 0
+        # a 1T1R array has one source line per row (docs/array-controller-protocol.md)
+        self.source_per_row = getattr(getattr(physics, "array", None), "kind", "") == "1t1r"
         self._buf = bytearray()
 
     def reset_connection(self) -> None:
@@ -117,15 +121,19 @@ class ArrayControllerEmulator:
                 full = np.zeros((self.rows, self.cols))
                 full[row0:row0 + sub.shape[0]] = amp
                 amp = full
-            t0 = self.physics.clock.now()
-            self.physics.pulse_cells(mask, amp, width_s)
-            # the physics advances its clock by (physical pulses) x width
-            self.pulse_count += int(round((self.physics.clock.now() - t0) / width_s))
+            # the firmware runs the request's pulse plan (hil.plan, the array's scheme) and
+            # counts the physical pulses the plan applied
+            plan = self.physics.pulse_cells(mask, amp, width_s)
+            self.pulse_count = (self.pulse_count + plan.n_pulses) & 0xFFFFFFFF
             return m.counter(self.pulse_count)
         if typ == m.PULSE:
             width_s, count, period_s = m.parse_pulse(p)
-            lines = Lines(gate_rows=self.gate.copy(), select_cols=self.select.copy(),
-                          drain=self.drain.copy(), source=self.source.copy())
+            if self.source_per_row:   # 1T1R: ED carries the source line of each row
+                lines = Lines(gate_rows=self.gate.copy(), select_cols=self.select.copy(),
+                              drain=0.0, source=self.drain.copy())
+            else:
+                lines = Lines(gate_rows=self.gate.copy(), select_cols=self.select.copy(),
+                              drain=self.drain.copy(), source=self.source.copy())
             for k in range(count):
                 self.physics.apply_pulse(lines, width_s)
                 self.pulse_count += 1

@@ -1,105 +1,265 @@
-"""Measurement part of the B1500A emulator: spot (TI/TV), staircase sweep (WV/MM 2) and
-sampling (MT/MV/MM 10), in FMT 1 with compliance (C) and overflow (V) statuses."""
+"""Measurement part of the B1500A emulator: high-speed spot (TI/TV/TTI/TTV/TIV/TTIV), spot,
+staircase sweep (WV/WT/WM + MM 2) and sampling (MT/MV/MSC/ML + MM 10), with compliance (C)
+and overflow (V) statuses, in the data format chosen by FMT.
+
+``XE`` returns `Deferred` data: a socket session holds it for its measurement time, and a
+``*OPC?`` sent meanwhile is answered first (docs/emulator-b1500.md, "XE and *OPC?").
+Sampling without ``MV`` samples the channels at their DC output (``DV``), as QCoDeS runs it.
+"""
 from __future__ import annotations
 
-from instruments.b1500 import constants as k
-from instruments.b1500.parse import format_datum
+import math
+import time
+from dataclasses import dataclass
 
-#: largest current an SMU sources or measures (HRSMU: 100 mA)
-I_MAX_A = 0.1
+from sim_backends.emulators import flex_data as fd
+from sim_backends.emulators.b1500_smu import I_MAX_A, V_MAX_V, V_RANGES
+from sim_backends.emulators.flex import FlexError, check_count, integer, number
+from sim_backends.emulators.line import Deferred
+
+MM_SPOT, MM_STAIRCASE, MM_SAMPLING = 1, 2, 10
+#: shortest emulated step dwell (s): what the physics sees for a step with no delay set
+MIN_STEP_S = 1e-3
+
+
+@dataclass
+class Sweep:
+    """``WV ch,mode,range,start,stop,step[,Icomp[,Pcomp]]``."""
+
+    ch: int
+    mode: int
+    out_range: int
+    start: float
+    stop: float
+    n: int
+    comp: float | None
+    pcomp: float | None
+
+    def values(self) -> list[float]:
+        """Source value of every step: linear/log (1/2), two-way linear/log (3/4)."""
+        n = self.n
+        if self.mode in (2, 4):
+            f = [self.start * (self.stop / self.start) ** (j / max(n - 1, 1)) for j in range(n)]
+        else:
+            f = [self.start + (self.stop - self.start) * j / max(n - 1, 1) for j in range(n)]
+        return f + f[::-1] if self.mode in (3, 4) else f
 
 
 class MeasureMixin:
-    """Handlers for TI, TV, MM, WV, WT, MT, MV and XE."""
+    """Handlers for the measurement commands."""
 
-    def _measure_i(self, ch: int) -> str:
+    def _measure_reset(self) -> None:
+        self.mm: tuple[int, list[int]] | None = None
+        self.sweep: Sweep | None = None
+        self.wt = (0.0, 0.0, 0.0, 0.0, 0.0)
+        self.wm = (1, 1)
+        self.mt = (0.0, 2e-3, 1000, 0.0)
+        self.mv: tuple[int, int, float, float, float] | None = None
+        self.msc = (1, 1)
+        self.ml = 1
+
+    # -- one reading -----------------------------------------------------------------------
+    def _read(self, ch: int, kind: str = "I") -> tuple[str, float]:
+        """(status letter, value) of current or voltage on an enabled SMU."""
         if ch not in self.enabled:
-            raise self.Err(200)
-        _, _, comp = self.source.get(ch, ("V", 0.0, 0.1))
+            raise FlexError(200)
+        s = self.smu[ch]
+        if kind == "V":
+            return "N", s.value if s.mode == "V" else 0.0
         i = self.bench.current(f"SMU{ch}")
         status = "N"
-        if self.faults.take("", ("compliance",)) or abs(i) > comp:
-            status, i = "C", comp if i >= 0 else -comp
+        if self.faults.take("", ("compliance",)) or (s.mode == "V" and abs(i) > s.comp):
+            status, i = "C", math.copysign(s.comp, i)
         if abs(i) > I_MAX_A:
-            status, i = "V", k.DUMMY_VALUE
-        return format_datum(status, ch, "I", i)
+            status, i = "V", fd.DUMMY
+        return status, i
 
-    def cmd_TI(self, a):
-        self.need(a, 1, 2)
-        return self._measure_i(self._smu(a[0]))
+    def _d(self, status: str, ch: int, kind: str, value: float, source: bool = False) -> str:
+        return fd.datum(self.fmt[0], status, ch, kind, value, source)
 
-    def cmd_TV(self, a):
-        self.need(a, 1, 2)
+    def _stamp(self, ch: int, t_s: float) -> list[str]:
+        return [self._d("N", ch, "T", t_s)] if self.tsc else []
+
+    def _now(self) -> float:
+        """Seconds since the time stamp was last cleared (``TSR``)."""
+        return time.monotonic() - self.t0
+
+    # -- high-speed spot -------------------------------------------------------------------
+    def _spot(self, a, kinds: str, timed: bool) -> str:
+        check_count(a, 1, 3)
         ch = self._smu(a[0])
-        if ch not in self.enabled:
-            raise self.Err(200)
-        mode, v, _ = self.source.get(ch, ("V", 0.0, 0.1))
-        return format_datum("N", ch, "V", v if mode == "V" else 0.0)
+        out = [self._d("N", ch, "T", self._now())] if timed else []
+        for k in kinds:
+            status, v = self._read(ch, k)
+            out.append(self._d(status, ch, k, v))
+        return ",".join(out)
 
+    def cmd_TI(self, a): return self._spot(a, "I", False)
+    def cmd_TV(self, a): return self._spot(a, "V", False)
+    def cmd_TTI(self, a): return self._spot(a, "I", True)
+    def cmd_TTV(self, a): return self._spot(a, "V", True)
+    def cmd_TIV(self, a): return self._spot(a, "IV", False)
+    def cmd_TTIV(self, a): return self._spot(a, "IV", True)
+
+    # -- setup -----------------------------------------------------------------------------
     def cmd_MM(self, a):
-        self.need(a, 1, 11)
-        mode = int(a[0])
-        if mode not in (k.MM_SPOT, k.MM_STAIRCASE, k.MM_SAMPLING):
-            raise self.Err(120)
+        check_count(a, 1, 11)
+        mode = integer(a[0])
+        if mode not in (MM_SPOT, MM_STAIRCASE, MM_SAMPLING):
+            raise FlexError(120)  # other modes (pulsed, search, CV, ...) are not emulated
         chs = [self._smu(c) for c in a[1:]]
-        if not chs:
-            raise self.Err(122)
+        if not chs or len(set(chs)) != len(chs):
+            raise FlexError(122)
         self.mm = (mode, chs)
 
     def cmd_WV(self, a):
-        self.need(a, 6, 8)
+        check_count(a, 6, 8)
         ch = self._smu(a[0])
-        n = int(a[5])
-        if int(a[1]) not in (1, 2, 3, 4) or not 1 <= n <= 10001:
-            raise self.Err(120)
-        self.sweep = (ch, a[3], a[4], n, abs(a[6]) if len(a) > 6 else 0.1)
+        mode, rng, n = integer(a[1]), integer(a[2]), integer(a[5])
+        start, stop = number(a[3]), number(a[4])
+        comp = abs(number(a[6])) if len(a) > 6 else None
+        pcomp = number(a[7]) if len(a) > 7 else None
+        if mode not in (1, 2, 3, 4) or rng not in V_RANGES or not 1 <= n <= 10001:
+            raise FlexError(120)
+        if max(abs(start), abs(stop)) > V_MAX_V or (comp is not None and not 0 < comp <= I_MAX_A):
+            raise FlexError(120)
+        if mode in (2, 4) and (start == 0 or stop == 0 or (start > 0) != (stop > 0)):
+            raise FlexError(120)  # log sweeps need start and stop of one polarity
+        if pcomp is not None and not 0.001 <= pcomp <= 2:
+            raise FlexError(120)
+        self.sweep = Sweep(ch, mode, rng, start, stop, n, comp, pcomp)
 
     def cmd_WT(self, a):
-        self.need(a, 2, 5)
-        self.wt = (a[0], a[1])
+        check_count(a, 2, 5)
+        v = [number(x) for x in a] + [0.0] * (5 - len(a))
+        if not (0 <= v[0] <= 655.35 and 0 <= v[1] <= 65.535 and 0 <= v[2] <= 1
+                and all(0 <= x <= 65.535 for x in v[3:])):
+            raise FlexError(120)
+        self.wt = tuple(v)
+
+    def cmd_WM(self, a):
+        check_count(a, 1, 2)
+        self.wm = (self._choice(a[0], (1, 2)),
+                   self._choice(a[1], (1, 2)) if len(a) > 1 else self.wm[1])
 
     def cmd_MT(self, a):
-        self.need(a, 3, 4)
-        if a[1] <= 0 or not 1 <= int(a[2]) <= 100001:
-            raise self.Err(120)
-        self.mt = (a[0], a[1], int(a[2]))
+        check_count(a, 3, 4)
+        hb, interval, n = number(a[0]), number(a[1]), integer(a[2])
+        hbase = number(a[3]) if len(a) > 3 else 0.0
+        if not (-0.09 <= hb <= 655.35 and 1e-4 <= interval <= 65.535 and 1 <= n <= 100001
+                and 0 <= hbase <= 655.35):
+            raise FlexError(120)
+        self.mt = (hb, interval, n, hbase)
 
     def cmd_MV(self, a):
-        self.need(a, 4, 5)
-        self.mv = (self._smu(a[0]), a[2], a[3], abs(a[4]) if len(a) > 4 else 0.1)
+        check_count(a, 4, 5)
+        ch, rng = self._smu(a[0]), integer(a[1])
+        base, bias = number(a[2]), number(a[3])
+        comp = abs(number(a[4])) if len(a) > 4 else self.smu[ch].comp
+        if rng not in V_RANGES or max(abs(base), abs(bias)) > V_MAX_V or not 0 < comp <= I_MAX_A:
+            raise FlexError(120)
+        self.mv = (ch, rng, base, bias, comp)
 
-    def _step(self, ch: int, v: float, dwell_s: float) -> None:
-        """Set an SMU level; stress the devices for ``dwell_s`` if it drives a gate."""
+    def cmd_MSC(self, a):
+        check_count(a, 1, 2)
+        self.msc = (self._choice(a[0], (1, 2)),
+                    self._choice(a[1], (1, 2)) if len(a) > 1 else self.msc[1])
+
+    def cmd_ML(self, a):
+        check_count(a, 1, 1)
+        self.ml = self._choice(a[0], (1,))  # log sampling (2, 3, 4) is not emulated
+
+    # -- running ---------------------------------------------------------------------------
+    def _dwell(self, ch: int, v: float, dwell_s: float) -> None:
+        """Set an SMU level, then hold it for ``dwell_s``."""
         self.bench.set_level(f"SMU{ch}", v)
+        self._stress(ch, dwell_s)
+
+    def _stress(self, ch: int, dwell_s: float) -> None:
+        """The devices feel a DC level only while an SMU on a gate pin holds it."""
         if dwell_s > 0 and any(p[0] in "GT" for p in self.bench.routed_pins(f"SMU{ch}")):
             self.bench.pulse([({}, dwell_s)])
 
     def cmd_XE(self, a):
+        check_count(a, 0, 0)
+        if self.mm is None:
+            raise FlexError(120)
         mode, chs = self.mm
-        if mode == k.MM_SPOT:
-            return ",".join(self._measure_i(c) for c in chs)
-        if mode == k.MM_STAIRCASE:
-            if self.sweep is None or self.sweep[0] not in self.enabled:
-                raise self.Err(200 if self.sweep else 120)
-            ch, start, stop, n, comp = self.sweep
-            self.source[ch] = ("V", start, comp)
+        if mode == MM_SPOT:
             out = []
-            for j in range(n):
-                v = start + (stop - start) * j / max(n - 1, 1)
-                self.source[ch] = ("V", v, comp)
-                self._step(ch, v, (self.wt[0] if j == 0 else 0.0) + max(self.wt[1], 1e-3))
-                out += [self._measure_i(c) for c in chs]
-            return ",".join(out)
-        if self.mv is None:
-            raise self.Err(120)
-        ch, base, bias, comp = self.mv
-        self.source[ch] = ("V", bias, comp)
-        hold, interval, n = self.mt
-        self._step(ch, bias, hold)
-        out = []
-        for _ in range(n):
-            out += [self._measure_i(c) for c in chs]
-            self._step(ch, bias, interval)
-        self.source[ch] = ("V", base, comp)
-        self._apply_source(ch)
+            for c in chs:
+                status, v = self._read(c)
+                out += self._stamp(c, self._now()) + [self._d(status, c, "I", v)]
+            return Deferred(",".join(out))
+        if mode == MM_STAIRCASE:
+            return Deferred(self._staircase(chs))
+        return Deferred(self._sampling(chs))
+
+    def _staircase(self, chs: list[int]) -> str:
+        sw = self.sweep
+        if sw is None:
+            raise FlexError(120)
+        if sw.ch not in self.enabled:
+            raise FlexError(200)
+        s = self.smu[sw.ch]
+        comp = sw.comp if sw.comp is not None else s.comp
+        saved = (s.mode, s.value, s.comp)
+        hold, delay, step_delay = self.wt[:3]
+        values = sw.values()
+        out, aborted, t = [], False, self._now()
+        for j, v in enumerate(values):
+            last = j == len(values) - 1
+            if aborted:
+                out += [self._d("V", c, "I", fd.DUMMY) for c in chs]
+            else:
+                s.mode, s.value, s.comp = "V", v, comp
+                dwell = (hold if j == 0 else 0.0) + max(delay + step_delay, MIN_STEP_S)
+                self._dwell(sw.ch, v, dwell)
+                t += dwell
+                for c in chs:
+                    status, i = self._read(c)
+                    out += self._stamp(c, t) + [self._d(status, c, "I", i)]
+                    aborted |= status in "CV" and self.wm[0] == 2
+            if self.fmt[1] == 1:
+                out.append(self._d("E" if last else "W", sw.ch, "V", v, source=True))
+        # after the sweep: start value if aborted or WM post = 1, else the stop value
+        s.mode, s.comp = saved[0], saved[2]
+        s.value = values[0] if aborted or self.wm[1] == 1 else values[-1]
+        if saved[0] != "V":
+            s.value = saved[1]
+        self._apply_source(sw.ch)
+        return ",".join(out)
+
+    def _sampling(self, chs: list[int]) -> str:
+        hb, interval, n, hbase = self.mt
+        src = None
+        if self.mv is not None:
+            ch, _, base, bias, comp = self.mv
+            if ch not in self.enabled:
+                raise FlexError(200)
+            s = self.smu[ch]
+            src = (ch, s.mode, s.value, s.comp)
+            s.mode, s.value, s.comp = "V", base, comp
+            self._dwell(ch, base, hbase)
+            s.value = bias
+            self._dwell(ch, bias, max(hb, 0.0))
+        for c in chs:
+            if c not in self.enabled:
+                raise FlexError(200)
+        out, t = [], max(hb, 0.0)
+        gate_src = src[0] if src else chs[0]
+        for k in range(n):
+            if self.fmt[1] == 1:
+                out.append(self._d("N", 0, "X", k + 1))  # sampling index
+            for c in chs:
+                status, i = self._read(c)
+                out += self._stamp(c, t) + [self._d(status, c, "I", i)]
+            self._stress(gate_src, interval)
+            t += interval
+        if src is not None:  # MSC post: 1 = base value, 2 = bias value
+            ch, mode, value, comp = src
+            s = self.smu[ch]
+            s.mode, s.comp = mode, comp
+            s.value = self.mv[2] if self.msc[1] == 1 else self.mv[3]
+            self._apply_source(ch)
         return ",".join(out)

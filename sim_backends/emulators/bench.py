@@ -1,10 +1,7 @@
 """The wires of an emulated bench: instrument ports -> switch matrix -> array pins -> physics.
 
-Pins (matrix outputs, 1-based, in this order) of a rows x cols H-1E1T array (wiring of
-`sim_backends.arrays.h1e1t`): ``G0..G{rows-1}`` gate per row (EG), ``T0..T{cols-1}``
-selector gate per column (TG), ``D0..D{rows-1}`` drain per row (ED), ``S0..S{cols-1}``
-source per column (ES).
-Ports (matrix inputs, 1-based) default to `DEFAULT_INPUTS`; a station may name others.
+Pins (matrix outputs) and ports (matrix inputs) follow the one pin map `hil.pins`, which
+the lab wiring `hil.lab.matrix` uses too.
 
 A pin takes the level of the port it is routed to (0 V when unrouted: the bench grounds
 idle pins).  A pulse builds `hil.backend.Lines` from the pin levels and calls the physics'
@@ -22,19 +19,12 @@ from typing import Sequence
 import numpy as np
 
 from hil.backend import Backend, Lines
+from hil.pins import DEFAULT_INPUTS, pin_names, split_pins
 
-#: matrix inputs of the default emulated bench (B1500 channels as in REFERENCE §8 UNT?)
-DEFAULT_INPUTS = ("GNDU", "SMU4", "SMU5", "SMU6", "SMU7", "SPGU101", "SPGU102", "PG1", "PG2")
-
+__all__ = ["DEFAULT_INPUTS", "V_SELECT_ON", "Bench", "pin_names"]
 
 #: selector gate overdrive above which a cell conducts during a DC measurement (V)
 V_SELECT_ON = 1.0
-
-
-def pin_names(rows: int, cols: int) -> list[str]:
-    """Matrix output names, output k (1-based) = names[k-1]."""
-    return ([f"G{r}" for r in range(rows)] + [f"T{c}" for c in range(cols)]
-            + [f"D{r}" for r in range(rows)] + [f"S{c}" for c in range(cols)])
 
 
 class Bench:
@@ -66,9 +56,7 @@ class Bench:
         return v
 
     def lines(self, override: dict[str, float] | None = None) -> Lines:
-        v = self.pin_levels(override)
-        r, c = self.rows, self.cols
-        g, t, d, s = v[:r], v[r:r + c], v[r + c:2 * r + c], v[2 * r + c:]
+        g, t, d, s = split_pins(self.pin_levels(override), self.rows, self.cols)
         return Lines(gate_rows=g, select_cols=t,
                      drain=float(d[0]) if np.all(d == d[0]) else d,
                      source=float(s[0]) if np.all(s == s[0]) else s)
@@ -102,8 +90,9 @@ class Bench:
             v = self.pin_levels()
             r, c = self.rows, self.cols
             routed = {o - 1 for _, o in self.routes}
-            d_rows = [k for k in range(r) if r + c + k in routed]
-            s_cols = [k for k in range(c) if 2 * r + c + k in routed]
+            # O(routes), not O(rows + cols): spot measurements ask on every query
+            d_rows = sorted(o - r - c for o in routed if r + c <= o < 2 * r + c)
+            s_cols = sorted(o - 2 * r - c for o in routed if 2 * r + c <= o < 2 * (r + c))
             total = 0.0
             for pin in self.routed_pins(port):
                 kind, idx = pin[0], int(pin[1:])
@@ -118,6 +107,13 @@ class Bench:
         if not rows or not cols:
             return np.zeros(1)
         r, c = self.rows, self.cols
+        read_cell = getattr(self.physics, "read_cell", None)
+        if len(rows) == 1 and len(cols) == 1 and read_cell is not None:   # spot measurement
+            vd, vs, tg = float(v[r + c + rows[0]]), float(v[2 * r + c + cols[0]]), float(v[r + cols[0]])
+            dv = vd - vs
+            if not (tg - vd > V_SELECT_ON and dv != 0):
+                return np.zeros(1)
+            return np.array([read_cell(rows[0], cols[0], min(1.0, abs(dv))) * dv])
         vd = v[[r + c + k for k in rows]][:, None]
         vs = v[[2 * r + c + k for k in cols]][None, :]
         tg = v[[r + k for k in cols]][None, :]

@@ -3,31 +3,87 @@
 Input is split at ``\\n`` (a trailing ``\\r`` is dropped).  A line longer than `MAX_LINE` is
 discarded up to its end and answered with the instrument's "too long" error instead of
 growing memory; buffered input never exceeds `MAX_LINE` bytes per connection.
+
+Each connection is a `LineSession` with its own input buffer and reply stream, so several
+clients can talk to one instrument at once; the instrument state (and error queue) is
+shared, as on a real instrument with several remote interfaces.  ``emulator.feed(data)``
+uses one default session (in-process loopback transports).
+
+A handler may return `Deferred` data (the B1500's ``XE`` measurement data): a socket
+session holds it for ``hold_s`` (the measurement "runs"); replies to queries received in
+that window (``*OPC?``) are sent ahead of it and the data follows right after them, or
+when the hold elapses.  The default session (``hold_s=0``) sends it at once.
 """
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass
 
 from sim_backends.emulators.faults import FaultPlan, garble, partial
 
 MAX_LINE = 4096
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """Reply text that becomes available only after the session's hold time."""
+
+    text: str
+
+
+class LineSession:
+    """Input buffer and pending replies of one client connection."""
+
+    def __init__(self, emulator: "LineEmulator", hold_s: float = 0.0) -> None:
+        self.emulator = emulator
+        self.hold_s = hold_s
+        self.buf = bytearray()
+        self.discarding = False
+        self.pending: list[tuple[float, bytes]] = []  # (due time, bytes)
+
+    def feed(self, data: bytes) -> bytes:
+        """Consume input bytes; return the reply bytes to send now."""
+        return self.emulator.feed(data, self)
+
+    def next_due(self) -> float | None:
+        """Monotonic time at which held data must be sent (None = nothing held)."""
+        return self.pending[0][0] if self.pending else None
+
+    def poll(self, now: float | None = None) -> bytes:
+        """Held data whose hold has elapsed."""
+        now = time.monotonic() if now is None else now
+        out = bytearray()
+        while self.pending and self.pending[0][0] <= now:
+            out += self.pending.pop(0)[1]
+        return bytes(out)
+
+    def release(self) -> bytes:
+        """All held data (after a reply was sent ahead of it)."""
+        out = b"".join(d for _, d in self.pending)
+        self.pending.clear()
+        return out
+
+    def clear_pending(self) -> None:
+        """Drop held data (``BC``: clear the output data buffer)."""
+        self.pending.clear()
+
+
 class LineEmulator:
-    """Subclasses implement `handle(line) -> str | None` and `too_long()`."""
+    """Subclasses implement `handle(line) -> str | Deferred | None` and `too_long()`."""
 
     terminator = "\n"
-    #: prefixes that count as measurements for the ``compliance`` fault
     name = "instrument"
 
     def __init__(self, lock: threading.RLock | None = None) -> None:
         self.lock = lock or threading.RLock()
         self.faults = FaultPlan()
-        self._buf = bytearray()
-        self._discarding = False
+        self._default = LineSession(self)
+        #: session whose command is being handled (handlers may clear its pending data)
+        self.session: LineSession = self._default
 
     # -- to implement ----------------------------------------------------------------------
-    def handle(self, line: str) -> str | None:  # pragma: no cover - abstract
+    def handle(self, line: str) -> "str | Deferred | None":  # pragma: no cover - abstract
         raise NotImplementedError
 
     def reject(self, line: str) -> str | None:
@@ -37,51 +93,74 @@ class LineEmulator:
     def too_long(self) -> None:
         """Record the instrument's error for an over-long line."""
 
+    # -- sessions --------------------------------------------------------------------------
+    def new_session(self, hold_s: float = 0.0) -> LineSession:
+        """A new client connection with its own input buffer and reply stream."""
+        return LineSession(self, hold_s)
+
     def reset_connection(self) -> None:
-        """A new client connected: forget half-received input."""
-        self._buf.clear()
-        self._discarding = False
+        """Forget half-received input of the default session."""
+        self._default.buf.clear()
+        self._default.discarding = False
+
+    @property
+    def _buf(self) -> bytearray:
+        return self._default.buf
 
     # -- byte interface --------------------------------------------------------------------
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes, session: LineSession | None = None) -> bytes:
         """Consume input bytes; return the reply bytes they produce."""
+        s = session or self._default
         out = bytearray()
         with self.lock:
-            self._buf += data
+            s.buf += data
             while True:
-                i = self._buf.find(b"\n")
+                i = s.buf.find(b"\n")
                 if i < 0:
-                    if len(self._buf) > MAX_LINE:
-                        if not self._discarding:
+                    if len(s.buf) > MAX_LINE:
+                        if not s.discarding:
                             self.too_long()
-                        self._discarding = True
-                        self._buf.clear()
+                        s.discarding = True
+                        s.buf.clear()
                     break
-                raw = bytes(self._buf[:i])
-                del self._buf[:i + 1]
-                if self._discarding or len(raw) > MAX_LINE:
-                    if not self._discarding:
+                raw = bytes(s.buf[:i])
+                del s.buf[:i + 1]
+                if s.discarding or len(raw) > MAX_LINE:
+                    if not s.discarding:
                         self.too_long()
-                    self._discarding = False
+                    s.discarding = False
                     continue
-                out += self._one(raw.rstrip(b"\r"))
+                self.session = s
+                try:
+                    reply = self._one(raw.rstrip(b"\r"))
+                finally:
+                    self.session = self._default
+                if isinstance(reply, Deferred):
+                    data_ = self._encode(reply.text, raw)
+                    if s.hold_s > 0:
+                        s.pending.append((time.monotonic() + s.hold_s, data_))
+                    else:
+                        out += data_
+                elif reply is not None:
+                    out += self._encode(reply, raw)
+                    out += s.release()  # held data follows the reply sent ahead of it
         return bytes(out)
 
-    def _one(self, raw: bytes) -> bytes:
+    def _one(self, raw: bytes) -> "str | Deferred | None":
         try:
             line = raw.decode("ascii").strip()
         except UnicodeDecodeError:
             line = "\x00garbage"
         if not line:
-            return b""
+            return None
         kind = self.faults.take(line, ("disconnect", "error"))
         if kind == "disconnect":
             raise ConnectionError(f"{self.name}: injected disconnect before {line!r}")
-        reply = self.reject(line) if kind == "error" else self.handle(line)
-        if reply is None:
-            return b""
+        return self.reject(line) if kind == "error" else self.handle(line)
+
+    def _encode(self, reply: str, raw: bytes) -> bytes:
         data = (reply + self.terminator).encode("ascii")
-        kind = self.faults.take(line, ("timeout", "partial", "garble"))
+        kind = self.faults.take(raw.decode("ascii", "replace"), ("timeout", "partial", "garble"))
         if kind == "timeout":
             return b""
         if kind == "partial":

@@ -1,0 +1,1 @@
+"""Bit-width searchers; each is ``search(objective, budget, *, seed, progress, ...) -> SearchResult``."""
