@@ -105,7 +105,7 @@ def run_protocol(protocol: str | type[Protocol], backend: Backend, out: str | Pa
     if seed is None and station is not None:
         seed = station.seed
     extra = {"t0_utc_epoch_s": time.time() - backend.clock.now(),
-             "pulse_count_start": _count(backend)}
+             "pulse_count_start": _count(backend), "n_steps": int(proto.n_steps())}
     if batch_steps is not None:
         extra["batch_steps"] = int(batch_steps)
     run = Run.create(out, protocol=cls.name, params=proto.values,

@@ -24,6 +24,14 @@ SI_UNITS = ("s", "V", "A", "S", "Hz", "Ohm", "F")
 _NUMBER = re.compile(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(\S*)\s*")
 
 
+class UnitError(ParameterError):
+    """A quantity that could not be read; ``reason`` says why and what is allowed."""
+
+    def __init__(self, what: str, text: str, reason: str, sep: str = ": ") -> None:
+        super().__init__(f"{what} {text!r}{sep}{reason}")
+        self.reason = reason
+
+
 def unit_scales(unit: str) -> dict[str, float]:
     """The suffixes a value of SI ``unit`` may carry, each with its factor to ``unit``."""
     if unit == "s":
@@ -43,7 +51,10 @@ def parse_quantity(text: str | float, unit: str, what: str = "value") -> float:
     allowed = f"a number with a unit ({', '.join(k for k in scales if k)}), e.g. 2{'ms' if unit == 's' else 'm' + unit}" \
         if scales else "a number"
     if not m:
-        raise ParameterError(f"{what} {text!r} not understood; use {allowed}")
+        try:  # 'nan', 'inf': Python's own spellings, left to the caller's range checks
+            return float(text)
+        except ValueError:
+            raise UnitError(what, text, f"not understood; use {allowed}", " ") from None
     number, suffix = m.groups()
     if not suffix:
         return float(number)
@@ -51,7 +62,7 @@ def parse_quantity(text: str | float, unit: str, what: str = "value") -> float:
     if factor is None and suffix.lower() == unit.lower() and scales:
         factor = 1.0                       # '10v' for volts: the case is not ambiguous here
     if factor is None:
-        raise ParameterError(f"{what} {text!r}: unit {suffix!r} not allowed here; use {allowed}")
+        raise UnitError(what, text, f"unit {suffix!r} not allowed here; use {allowed}")
     return float(number) * factor
 
 

@@ -154,26 +154,11 @@ class AdaptiveEngine(IsppEngine):
         return level
 
     def _decide_active(self, idx: np.ndarray, g: np.ndarray) -> None:
-        """`IsppEngine._decide_active` with the level chosen by `_choose`."""
+        """`IsppEngine._decide_active`, after learning each cell's response from ``g``."""
         self._learn(idx, g)
-        tol = self.tol[idx]
-        err = g - self.target[idx] - self.aim * tol
-        ok = np.abs(err) <= self.settle * tol
-        want = np.where(err < 0, 1, -1).astype(np.int8)
-        same = want == self.direction[idx]
-        hit = self.pulsed[idx]
-        self.pulsed[idx] = False
-        level = self._choose(idx, want, err, hit)
-        streak = np.where(same, self.streak[idx] + hit, 0).astype(np.int16)
-        g_ref = np.where(same, self.g_ref[idx], g).astype(np.float32)
-        stuck = np.zeros_like(ok)
-        if self.stuck_after > 0:
-            stuck = ~ok & (streak >= self.stuck_after) & (want * (g - g_ref) < tol)
-        out = ~ok & ~stuck & (self.n_pulses[idx] >= self.max_pulses)
-        self.converged[idx[ok]] = True
-        self.stuck[idx[stuck]] = True
-        keep = ~(ok | stuck | out)
-        self.active[idx[~keep]] = False
-        self.direction[idx] = np.where(keep, want, 0)
-        self.level[idx] = level.astype(np.int16)
-        self.streak[idx], self.g_ref[idx] = streak, g_ref
+        super()._decide_active(idx, g)
+
+    def _next_level(self, idx: np.ndarray, want: np.ndarray, same: np.ndarray, hit: np.ndarray,
+                    err: np.ndarray) -> np.ndarray:
+        """The level chosen from the cell's measured response (`_choose`) instead of ISPP's step."""
+        return self._choose(idx, want, err, hit).astype(np.int16)

@@ -178,6 +178,13 @@ class IsppEngine:
         self.n_reopened += int(n_re)
         return rel_sum / n_ver if n_ver else float("nan")
 
+    def _next_level(self, idx: np.ndarray, want: np.ndarray, same: np.ndarray, hit: np.ndarray,
+                    err: np.ndarray) -> np.ndarray:
+        """Ladder level of each cell's next pulse (ISPP): one step up while it keeps its
+        direction (a cell that waited a round keeps its level), the bottom after a reversal."""
+        top = np.where(want > 0, self.pot.top, self.dep.top)
+        return np.where(same, np.minimum(self.level[idx] + hit, top), 0).astype(np.int16)
+
     def _decide_active(self, idx: np.ndarray, g: np.ndarray) -> None:
         """The ladder decision for active cells ``idx`` (ascending) read at ``g``."""
         tol = self.tol[idx]
@@ -187,8 +194,7 @@ class IsppEngine:
         same = want == self.direction[idx]
         hit = self.pulsed[idx]            # a cell that waited a round keeps its level
         self.pulsed[idx] = False
-        top = np.where(want > 0, self.pot.top, self.dep.top)
-        level = np.where(same, np.minimum(self.level[idx] + hit, top), 0).astype(np.int16)
+        level = self._next_level(idx, want, same, hit, err)
         streak = np.where(same, self.streak[idx] + hit, 0).astype(np.int16)
         g_ref = np.where(same, self.g_ref[idx], g).astype(np.float32)
         stuck = np.zeros_like(ok)

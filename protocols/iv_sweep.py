@@ -176,12 +176,12 @@ class IvSweep(Protocol):
 
 def plot_iv(run: "Run", fig: "Figure") -> None:
     """|I| (log) vs V for every cycle (colour = cycle), and the ratio per cycle."""
-    import matplotlib.pyplot as plt
+    from hil.plotting import color_scale
 
     v, I, ratio = run.read_result("V_V"), run.read_result("I_A"), run.read_result("ratio")
     p = run.attrs["params"]
     ax1, ax2 = fig.add_subplot(1, 3, (1, 2)), fig.add_subplot(1, 3, 3)
-    colors = plt.cm.viridis(np.linspace(0, 1, len(I)))
+    colors = color_scale(fig, ax1, np.arange(1, len(I) + 1), "cycle")
     for k, row in enumerate(I):
         ax1.semilogy(v, np.abs(row), "-", lw=0.8, color=colors[k], alpha=0.7)
     transfer = p["mode"] == "transfer"

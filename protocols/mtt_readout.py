@@ -222,15 +222,18 @@ def plot_mtt(run: "Run", fig: "Figure") -> None:
         ax.plot(W_h[b].ravel(), W_b[b].ravel(), "o", ms=3, alpha=0.35, color=colors[b])
         if np.isfinite(eq11[b]).all():
             ax.plot(w, transfer_eq11(w, *eq11[b]), "-", color=colors[b], lw=1.5,
-                    label=f"{vh:g}/{vg:g} V: Eq 11, r = {eq11[b, 4]:.2f}")
+                    label=f"{vh:g}/{vg:g} V: ternary fit, dead zone r = {eq11[b, 4]:.2f}")
         elif np.isfinite(eq7[b]).all():
             ax.plot(w, transfer_eq7(w, *eq7[b]), "-", color=colors[b], lw=1.5,
                     label=f"{vh:g}/{vg:g} V: A_p {eq7[b, 0]:.1f} B_p {eq7[b, 1]:.1f} "
                           f"A_n {eq7[b, 2]:.1f} B_n {eq7[b, 3]:.1f}")
     ax.axhline(0, color="k", lw=0.5)
     ax.axvline(0, color="k", lw=0.5)
-    ax.set_xlabel("hidden weight W_h (Eq 14)")
-    ax.set_ylabel("binary weight W_b = I_ts / I_ts,max (Eq 15)")
+    ax.set_xlabel("hidden weight W_h (from the conductance pair)")
+    ax.set_ylabel("binary weight W_b (normalised unit current)")
+    # the equations behind the words, as a caption (MTT paper, docs/references.md)
+    fig.supxlabel("W_h = (G_A+ - G_A-) / range (MTT Eq 14); W_b = I_ts / I_ts,max (Eq 15); "
+                  "lines: fitted transfer, Eq 7 (binary) or Eq 11 (ternary)", fontsize=7)
     ax.legend(fontsize=7, loc="lower right", title="V_read_H / V_ref_G", title_fontsize=7)
     n_units = W_h.shape[-1]
     ax.set_title(f"MTT transfer: {n_units} unit(s), points = measured, lines = fit ({run.path.name})",

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any, Callable, Sequence
 
 from hil.errors import ParameterError
-from hil.units import SI_UNITS, parse_quantity
+from hil.units import SI_UNITS, UnitError, parse_quantity
 
 _KINDS: dict[str, Callable[[Any], Any]] = {"float": float, "int": int, "str": str}
 
@@ -84,8 +84,9 @@ class Param:
             convert = number if self.kind == "float" else partial(_parse_floats, number=number)
         try:
             out = convert(value)
-        except ParameterError:
-            raise
+        except UnitError as exc:
+            raise ParameterError(f"parameter {self.name}={value!r} is not a valid {self.kind}: "
+                                 f"{exc.reason}") from None
         except (TypeError, ValueError, json.JSONDecodeError):
             raise ParameterError(
                 f"parameter {self.name}={value!r} is not a valid {self.kind}") from None

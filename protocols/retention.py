@@ -142,11 +142,14 @@ def state_traces(run: "Run") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 def plot_retention(run: "Run", fig: "Figure") -> None:
     """Per-state mean ± std conductance vs log time (MTT Fig. 3i), and relative drift."""
-    import matplotlib.pyplot as plt
+    from hil.plotting import color_scale
 
     t, ids, mean, std = state_traces(run)
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    colors = plt.cm.viridis(np.linspace(0, 1, max(len(ids), 1)))
+    # colour = the state's conductance at the first read, named by a colourbar (not a legend
+    # entry per state, which does not fit for 16 states)
+    colors = color_scale(fig, ax2, mean[0] * 1e6 if len(t) else np.arange(len(ids)),
+                         "state: mean G at the first read (µS)")
     for j, s in enumerate(ids):
         ax1.plot(t, mean[:, j] * 1e6, "o-", ms=2.5, lw=1, color=colors[j])
         ax1.fill_between(t, (mean[:, j] - std[:, j]) * 1e6, (mean[:, j] + std[:, j]) * 1e6,
@@ -158,6 +161,4 @@ def plot_retention(run: "Run", fig: "Figure") -> None:
         ax.grid(True, which="major", alpha=0.3)
     ax1.set_ylabel("conductance G (µS), mean ± std per state")
     ax2.set_ylabel("mean drift from first snapshot (%)")
-    if len(ids) <= 16:
-        ax2.legend(fontsize=6, ncol=2, loc="best")
     fig.suptitle(f"retention: {len(ids)} states, {len(t)} snapshots ({run.path.name})", fontsize=10)

@@ -20,7 +20,7 @@ def xor_model():
     return model
 
 
-def test_xor_on_simulated_mtt_array(xor_model, tmp_path):
+def test_xor_on_simulated_mtt_array(xor_model, tmp_path, capsys):
     x, y = xor_data(400, seed=1)
     backend = SimBackend((8, 8), seed=3)
     res = run_on_array(xor_model, backend, x, y, tmp_path / "wv.h5", (2.245e-6, 45e-6))
@@ -41,6 +41,15 @@ def test_xor_on_simulated_mtt_array(xor_model, tmp_path):
     assert Run.open(res.write_verify_run).attrs["protocol"] == "write_verify"
     from hil.nn.bnn_plot import plot_xor
     assert plot_xor(out, tmp_path / "xor.png").stat().st_size > 5000
+    # issue 18 item 7: `hil plot` and `hil show` read bnn_xor files (not a protocol)
+    from hil.plotting import plot_run
+    assert plot_run(out, tmp_path / "view.png").read_bytes()[:4] == b"\x89PNG"
+    from hil.cli import main
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "summary unavailable" not in shown
+    assert f"/results/accuracy [1]: [{acc[0]:.4f}".rstrip("0") in shown
 
 
 def test_xor_needs_room_on_the_array(xor_model, tmp_path):

@@ -54,6 +54,7 @@ def test_kill_9_mid_run_then_resume_equals_uninterrupted(tmp_path, hil_cli, kill
     shown = hil_cli("show", str(killed))
     assert shown.returncode == 0 and "status: running" in shown.stdout
     assert "events:     240" in shown.stdout and "hil resume" in shown.stdout
+    assert "no process is writing this file" in shown.stdout    # the hint after kill -9 (issue 18)
     res = hil_cli("resume", str(killed), "--no-progress")
     assert res.returncode == 0, res.stderr
     a, b = _events(ref), _events(killed)

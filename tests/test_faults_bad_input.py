@@ -17,7 +17,7 @@ RUN_CASES = [
     (["pulse_train", "--seed", HUGE], HUGE),
     (["pulse_train", "--seed", "-1"], "-1"),
     (["pulse_train", "--seed", "1.5"], "1.5"),
-    (["retention", "--set", "horizon_s=inf"], "horizon_s=inf"),
+    (["retention", "--set", "horizon_s=inf"], "inf"),
     (["retention", "--set", "horizon_s=nan"], "horizon_s"),
     (["retention", "--set", "t_first_s=0"], "t_first_s=0"),
     (["retention", "--set", "n_snapshots=0"], "n_snapshots=0"),

@@ -132,8 +132,7 @@ class _ThermometerEmulator:
 def test_a_new_driver_is_one_registry_entry(monkeypatch, capsys):
     """Driver class + one `DriverSpec` + emulator: the station check, the factory, the
     emulated lab and `hil list` all see it."""
-    import argparse
-
+    from hil.cli import build_parser
     from hil.commands.list import main as hil_list
     from hil.lab import drivers
     spec = drivers.DriverSpec("thermometer", "toy thermometer (test)",
@@ -144,7 +143,7 @@ def test_a_new_driver_is_one_registry_entry(monkeypatch, capsys):
     b = st.make_backend()
     assert b.drivers["t"].temperature() == "21.5K"
     b.close()
-    hil_list(argparse.Namespace())
+    hil_list(build_parser().parse_args(["list"]))   # `hil list`, in process
     assert "thermometer" in capsys.readouterr().out
 
 

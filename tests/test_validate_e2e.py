@@ -48,6 +48,19 @@ def validated(model_file, tmp_path_factory):
     return d
 
 
+def test_default_station_arrays_sized_from_the_model(model_file):
+    """Issue 18 item 4: without --station the simulated array holds the whole model (the
+    embedded 8x8 array would need more arrays than --max-arrays allows)."""
+    from hil.commands.validate import model_array_shape
+
+    model, _, _ = load_model(str(model_file))
+    shape = model_array_shape(model, "differential")
+    assert shape == (64, 2 * 16 + 2 * 10)      # maps 64 x 32 and 16 x 20, side by side
+    assert NetworkMap.build(model, "differential", (1e-6, 1e-5), shape, 1).plan.n_arrays == 1
+    with pytest.raises(ParameterError, match="arrays"):
+        NetworkMap.build(model, "differential", (1e-6, 1e-5), (8, 8), 8)
+
+
 def test_validate_on_sim_tiles_programs_and_drifts(validated):
     run = Run.open(validated / "v.h5")
     assert run.attrs["protocol"] == "validate" and run.status == "complete"
@@ -69,6 +82,18 @@ def test_validate_on_sim_tiles_programs_and_drifts(validated):
         assert Run.open(validated / f"v.wv{k}.h5").attrs["protocol"] == "write_verify"
     for png in ("v_accuracy.png", "v_scatter.png"):
         assert (validated / png).stat().st_size > 5000
+
+
+def test_plot_and_show_read_a_validation_run(validated, capsys):
+    """Issue 18 item 7: `hil plot` / `hil show` know validate run files (not a protocol)."""
+    assert main(["plot", str(validated / "v.h5"), "-o", str(validated / "view.png")]) == 0
+    assert (validated / "view.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["show", str(validated / "v.h5")]) == 0
+    shown = capsys.readouterr().out
+    acc = Run.open(validated / "v.h5").read_result("accuracy")
+    assert f"/results/accuracy [1]: [{acc[0]:.4f}".rstrip("0") in shown    # values, not a shape
+    assert "unknown protocol" not in shown and "summary unavailable" not in shown
 
 
 def test_validation_run_feeds_drift_statistics(validated):

@@ -76,6 +76,10 @@ def test_snapshot_matches_the_file(retention_run):
     mean0 = views["retention"]["traces"][0]["y"]
     assert np.allclose(mean0, G[:, state == s0].mean(axis=1) * 1e6, rtol=1e-5)
     assert snap["provenance"]["device"] == run.attrs["device"]["name"]
+    assert snap["n_steps"] == run.attrs["n_steps"] and snap["step"] == snap["n_steps"] - 1
+    kinds = [h["kind"] for h in snap["history"]]
+    assert kinds[0] == "start" and kinds[-1] == "complete"
+    assert [h["kind"] for h in run.read_history()] == kinds
 
 
 def _get(url: str) -> tuple[int, bytes, str]:
@@ -187,3 +191,34 @@ def test_browser_follows_a_running_lab_measurement(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_hil_run_watch_serves_the_run_and_stops_on_ctrl_c(tmp_path):
+    import signal
+
+    out = tmp_path / "pt.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "run", "pulse_train", "-o", str(out),
+                             "--no-progress", "--watch", "--no-browser", "--set", "n_pot=20",
+                             "--set", "n_dep=20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = None
+        for _ in range(200):
+            line = proc.stderr.readline()
+            m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "hil run --watch printed no address"
+        for _ in range(100):                       # the page follows the run to its end
+            data = json.loads(_get(url + "api/snapshot")[1])
+            if data.get("status") == "complete":
+                break
+            time.sleep(0.3)
+        assert data["status"] == "complete" and data["n_events"] == Run.open(out).n_events() == 40
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "stays up until Ctrl-C" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="send nothing: run against a plan recorder (the simulator of the station's device "
                         "card) and print pulses, max voltage per line, estimated bench time and the "
                         "instruments; writes a run file only with --out")
+    p.add_argument("--watch", action="store_true",
+                   help="follow the run in the browser (`hil watch`); the page stays up after the "
+                        "run ends until Ctrl-C")
+    p.add_argument("--no-browser", action="store_true", help="with --watch: print the address only")
     add_run_options(p)
     p.set_defaults(func=main)
 
@@ -61,9 +65,29 @@ def main(args: argparse.Namespace) -> int:
             print(f"predicted run file: {path}")
         return 0
     out = args.out or default_out(cls.name)
+    watching = None
+    if args.watch:
+        from hil.commands.watch import watch_when_created
+
+        watching = watch_when_created(str(out), open_browser=not args.no_browser)
     with station.make_backend(seed=args.seed) as backend:
         path = run_protocol(cls, backend, out, params, station=station,
                             overwrite=args.overwrite, progress=not args.no_progress)
     print(f"run file: {path}")
     print_run_summary(path)
+    if watching:
+        _keep_watching(watching[0])
     return 0
+
+
+def _keep_watching(server) -> None:  # noqa: ANN001 (hil.watch.WatchServer)
+    import time
+
+    print(f"hil watch: the run ended; {server.url} stays up until Ctrl-C", flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

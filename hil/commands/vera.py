@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from hil.errors import ParameterError
@@ -141,9 +142,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     mapping = WeightMapping(kind=args.mapping, per_channel=args.mapping_scale == "channel",
                             **map_kw)
     noise = _noise_fn(sampler, mapping, horizon, args.seed) if args.noise_epochs else None
+    n_ep = args.float_epochs + args.qat_epochs + args.noise_epochs
+    n_steps = len(time_grid(1.0, horizon, args.factor))
+    # the whole job up front: the backbone's epochs (each phase has a bar with its ETA), then
+    # Algorithm 1; its estimate follows once an epoch's cost is measured
+    print(f"plan: backbone {args.float_epochs} float + {args.qat_epochs} QAT + {args.noise_epochs} "
+          f"noise-aware epochs of {len(loader)} batches; then Algorithm 1 over {n_steps} drift "
+          f"times up to {_fmt_t(horizon)}: one EVALSTATS of {args.instances} instances each, "
+          f"{args.epochs} epochs for every new set", flush=True)
+    t_train = time.perf_counter()
     q = train_quantized(build(arch["name"], **arch["kwargs"]), loader, args.float_epochs,
                         args.qat_epochs, show_progress=show, weight_noise=noise,
                         noise_epochs=args.noise_epochs)
+    t_train = time.perf_counter() - t_train
+    per_epoch = t_train / max(n_ep, 1)
+    print(f"backbone trained in {t_train:.0f} s ({per_epoch:.2f} s/epoch); Algorithm 1 trains "
+          f"at most {n_steps} sets: <= {n_steps * args.epochs * per_epoch:.0f} s of set training "
+          f"(usually a few sets) plus EVALSTATS (bar with ETA below)", flush=True)
     model = VeraPlusModel(q, args.rank, args.seed, mapping, args.projection).eval()
     acc0 = accuracy(model, data.x_test, data.y_test)
     thr = args.threshold if args.threshold is not None else acc0 * (1 - args.tolerance / 100)
@@ -153,7 +168,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # time step k evaluates instances from root derive_seed(seed, k): every set scored at
     # step k (before, after training, keep-better) sees the very same drifted instances
     grid = time_grid(1.0, horizon, args.factor)
-    mc = {**engine, "progress": Progress(enabled=show, desc="EVALSTATS")}
+    # total = one EVALSTATS per drift time (the minimum; keep-better checks add more)
+    mc = {**engine, "progress": Progress(total=len(grid) * args.instances, enabled=show,
+                                         desc="EVALSTATS")}
 
     def step_seed(t: float) -> int:
         return derive_seed(args.seed, grid.index(t))

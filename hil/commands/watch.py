@@ -19,6 +19,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def watch_when_created(path: str, open_browser: bool) -> list:
+    """For `hil run --watch`: serve the live page of ``path`` as soon as the run creates it
+    (a daemon thread; returns a list that then holds the `WatchServer`, to stop it)."""
+    import threading
+    import webbrowser
+    from pathlib import Path
+
+    from hil.watch import WatchServer
+
+    holder: list = []
+
+    def start() -> None:
+        deadline = time.monotonic() + 3600
+        while not Path(path).exists():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
+        for _ in range(50):        # the file exists a moment before its first commit
+            try:
+                server = WatchServer(path)
+                url = server.start()
+                break
+            except Exception:
+                time.sleep(0.2)
+        else:
+            print(f"hil watch: could not open {path} for the live view", file=sys.stderr)
+            return
+        holder.append(server)
+        print(f"hil watch: live view of {path} at {url}", file=sys.stderr, flush=True)
+        if open_browser:
+            webbrowser.open(url)
+
+    threading.Thread(target=start, name="hil-watch-start", daemon=True).start()
+    return holder
+
+
 def run(args: argparse.Namespace) -> int:
     import webbrowser
 

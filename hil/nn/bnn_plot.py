@@ -58,7 +58,6 @@ def plot_xor(run_path: str | Path, out: str | Path) -> Path:
     names = sorted(n.split("/")[1] for n in run.list("results") if n.startswith("W_b_measured/"))
     with saved_figure(out, figsize=(8.4, 3.9), dpi=120) as fig:
         axes = fig.subplots(1, 2)
-        fig.subplots_adjust(bottom=0.2)
         for name in names:
             ws = run.read_result(f"W_b_software/{name}").ravel()
             wm = run.read_result(f"W_b_measured/{name}").ravel()
@@ -76,9 +75,9 @@ def plot_xor(run_path: str | Path, out: str | Path) -> Path:
         axes[1].set_xlabel("weight index")
         axes[1].set_ylabel("hidden weight read from conductance")
         # the equations behind the words (MTT paper, docs/references.md)
-        fig.text(0.01, 0.01, "left: trained W_b = f(W_h) (MTT Eq 16), measured W_b = I_ts / I_ts,max "
-                 "(Eq 15); right: W_h from G_A+ - G_A- (Eq 14), grey lines: the 3-bit levels",
-                 fontsize=7, ha="left", va="bottom")
+        fig.supxlabel("left: trained W_b = f(W_h) (MTT Eq 16), measured W_b = I_ts / I_ts,max "
+                      "(Eq 15); right: W_h from G_A+ - G_A- (Eq 14), grey lines: the 3-bit levels",
+                      fontsize=7)
         for ax in axes:
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)

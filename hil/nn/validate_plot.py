@@ -48,9 +48,10 @@ def plot_validate(run_path: str | Path, out) -> str | Path:  # noqa: ANN001
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
     with saved_figure(out, figsize=(3.2 * cols, 3.0 * rows + 3.2), dpi=120) as fig:
-        top, bottom = fig.subfigures(2, 1, height_ratios=(3.2, 3.0 * rows))
-        _draw_accuracy(run, top.subplots(), Path(run_path).name)
-        _draw_scatter(run, bottom.subplots(rows, cols, squeeze=False), (0, -1))
+        grid = fig.add_gridspec(rows + 1, cols, height_ratios=(3.2,) + (3.0,) * rows)
+        _draw_accuracy(run, fig.add_subplot(grid[0, :]), Path(run_path).name)
+        axes = np.array([[fig.add_subplot(grid[1 + r, c]) for c in range(cols)] for r in range(rows)])
+        _draw_scatter(run, axes, (0, -1))
     return out
 
 

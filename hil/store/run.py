@@ -490,6 +490,20 @@ class Run:
     def n_events(self) -> int:
         return self._view(lambda f: int(f["events"].shape[0]))
 
+    def n_maps(self) -> int:
+        """Number of committed conductance snapshots."""
+        return self._view(lambda f: int(f["maps/t_s"].shape[0]))
+
+    def read_map(self, i: int) -> tuple[float, np.ndarray]:
+        """(t_s, G_S (rows, cols)) of snapshot ``i`` alone (negative: from the end), without
+        reading the others: a live view of a 4 Mb array reads one map, not all of them."""
+        def get(f: h5py.File) -> tuple[float, np.ndarray]:
+            n = int(f["maps/t_s"].shape[0])
+            if not -n <= i < n:
+                raise RunFileError(f"{str(self.path)!r} has {n} maps; no map {i}")
+            return float(f["maps/t_s"][i]), f["maps/G_S"][i]
+        return self._view(get)
+
     def read_checkpoint(self) -> dict[str, Any]:
         """The last committed checkpoint ({'step': -1} before the first batch)."""
         return self._view(lambda f: read_state(f["checkpoint"]) if "checkpoint" in f else {"step": -1})

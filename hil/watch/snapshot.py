@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def map_view(run: Run, n_maps: int) -> dict[str, Any] | None:
     """The latest conductance snapshot as a heatmap (block-averaged above 192 per side)."""
     if n_maps == 0:
         return None
-    t, G = _read_map(run, n_maps - 1)
+    t, G = run.read_map(n_maps - 1)
     z, k = block_mean(G * 1e6)
     note = "" if k == 1 else f", {k}×{k}-cell block means"
     return {"id": "map", "title": f"latest map: snapshot {n_maps} at t = {t:.4g} s{note}",
@@ -137,37 +137,15 @@ PROTOCOL_VIEWS: dict[str, tuple[str, ...]] = {
 
 
 def _history(run: Run) -> list[dict[str, Any]]:
-    reader: Callable[[], Any] | None = getattr(run, "read_history", None)
-    if reader is None:
-        return []
-    rows = reader()
-    out = []
-    for r in rows[-MAX_HISTORY_ROWS:]:
-        item = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in
-                (r.items() if isinstance(r, dict) else zip(rows.dtype.names, r))}
-        out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in item.items()})
-    return out
-
-
-def _n_maps(run: Run) -> int:
-    n = getattr(run, "n_maps", None)
-    if n is not None:
-        return int(n())
-    return int(len(run.read_maps()[0]))
-
-
-def _read_map(run: Run, i: int) -> tuple[float, np.ndarray]:
-    reader = getattr(run, "read_map", None)
-    if reader is not None:
-        return reader(i)
-    t, G = run.read_maps()
-    return float(t[i]), G[i]
+    """The last rows of /history (start, interrupt, fault, resume, complete)."""
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+            for row in run.read_history()[-MAX_HISTORY_ROWS:]]
 
 
 def snapshot(run: Run, *, with_checkpoint: bool = True) -> dict[str, Any]:
     """Everything the page shows, as JSON-able data."""
     a = run.attrs
-    n_events, n_maps = run.n_events(), _n_maps(run)
+    n_events, n_maps = run.n_events(), run.n_maps()
     checkpoint = run.read_checkpoint() if with_checkpoint else {}
     step = int(checkpoint.get("step", -1)) if checkpoint else int(a.get("last_step", -1))
     n_steps = a.get("n_steps")
