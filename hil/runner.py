@@ -242,33 +242,32 @@ def _drive(proto: Protocol, run: Run, backend: Backend, stop: _Stop, *, first_st
     i = first_step
     before: int | None = None
     try:
-        if True:  # the stop-signal handlers are installed by the caller for the whole run
-            while i < n:
-                last = min(n, i + per_batch - (i % per_batch)) - 1  # batches align to step numbers
-                while i <= last:
-                    before = _count(backend)
-                    _step_with_retry(proto, run, i)
-                    after = _count(backend)
-                    if before is not None and after is not None and after != before:
-                        run.record_pulses(i, after - before)
-                    before = None
-                    i += 1
-                    bar.update(1)
-                for message in backend.fault_events():
-                    run.log_fault(last, message)
-                run.commit({"step": last, "protocol": proto.state_dict(),
-                            "backend": backend.state_dict(), "pulse_count": _count(backend)})
-                if kill_after is not None and last // per_batch == int(kill_after):
-                    os.kill(os.getpid(), signal.SIGKILL)
-                if stop.signum and i < n:
-                    name = signal.Signals(stop.signum).name
-                    _stopped(run, "interrupted", f"{name} after step {last}; `hil resume {run.path}`",
-                             last, kind="interrupt")
-                    raise RunInterrupted(f"{name}: stopped after step {last}", stop.signum)
-            proto.finish(run)
-            run.log_history("complete", f"{n} steps", n - 1)
-            run.commit()
-            run.set_status("complete", None, finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        while i < n:
+            last = min(n, i + per_batch - (i % per_batch)) - 1  # batches align to step numbers
+            while i <= last:
+                before = _count(backend)
+                _step_with_retry(proto, run, i)
+                after = _count(backend)
+                if before is not None and after is not None and after != before:
+                    run.record_pulses(i, after - before)
+                before = None
+                i += 1
+                bar.update(1)
+            for message in backend.fault_events():
+                run.log_fault(last, message)
+            run.commit({"step": last, "protocol": proto.state_dict(),
+                        "backend": backend.state_dict(), "pulse_count": _count(backend)})
+            if kill_after is not None and last // per_batch == int(kill_after):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if stop.signum and i < n:
+                name = signal.Signals(stop.signum).name
+                _stopped(run, "interrupted", f"{name} after step {last}; `hil resume {run.path}`",
+                         last, kind="interrupt")
+                raise RunInterrupted(f"{name}: stopped after step {last}", stop.signum)
+        proto.finish(run)
+        run.log_history("complete", f"{n} steps", n - 1)
+        run.commit()
+        run.set_status("complete", None, finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     except DiskFullError:
         raise  # nothing more can be written; the file holds the last commit (status running)
     except RunInterrupted as exc:

@@ -25,9 +25,10 @@ import os
 import signal
 import struct
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
+
+from hil.signals import signals_deferred
 
 PAGE = 4096
 JOURNAL_SUFFIX = ".journal"
@@ -74,22 +75,6 @@ def _truncate(fd: int, size: int) -> None:
     if fail_at and _writes == int(fail_at):
         os.kill(os.getpid(), signal.SIGKILL)
     os.ftruncate(fd, size)
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Block SIGINT/SIGTERM/SIGHUP while pages are written: a second Ctrl-C arrives after
-    the commit, never inside it."""
-    sigs = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    except (ValueError, OSError, AttributeError):  # not supported here: commits stay atomic via the journal
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def journal_path(path: Path) -> Path:
@@ -271,7 +256,7 @@ class CommitFile:
         """Make every change durable and atomic (see the module docstring)."""
         if not self.changed:
             return
-        with _signals_deferred():
+        with signals_deferred():   # a second Ctrl-C arrives after the commit, never inside it
             self._commit()
 
     def _commit(self) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from hil.errors import InstrumentError
 from hil.transport import Transport
 from instruments._line import ScpiInstrument
 from instruments.switch_matrix import commands as c
