@@ -1,7 +1,8 @@
 """One HDF5 file per run: provenance, events, maps, results, checkpoint, history.
 
 Modules: `schema` (dtypes, constants), `pagefile` (atomic durable commits), `lock` (the
-writer lock), `state` (checkpoint encoding), `run` (the `Run` class).  See `hil.store.run`
+writer lock), `state` (checkpoint encoding), `reader` (reading committed data) and `run`
+(the `Run` class, writing).  See `hil.store.run`
 for the layout and the crash-safety guarantees.
 """
 from hil.store.run import Run, check_output_path, free_bytes
