@@ -29,6 +29,7 @@ with serve.start(station, free_ports=True) as served:       # `hil serve --port 
     print("matrix:", matrix.query("*IDN?"))
     print("prober:", prober.query("*IDN?"), "| contact:", prober.query("move_chuck_contact"))
     matrix.write(f"ROUT:CLOS {READ_CELL_00}")
+    matrix.query("*OPC?")                           # relays settled before the B1500 measures
     b1500.write("CN 4,6")
     b1500.write(f"DV 6,0,{V_SELECT},1e-3")          # selector on
     b1500.write(f"DV 4,0,{V_READ},1e-3")            # drain bias, 1 mA compliance
