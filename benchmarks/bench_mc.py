@@ -123,6 +123,9 @@ def bench_vera(data, n: int, rounds: int, compile_: bool) -> dict:
     spec = InstanceSpec(n, 0, T_10Y_S)
     p = drift_perturb(model, sampler)
     res = {k: ([], []) for k in ("old", "loop", "vectorized")}
+    # the old path as it ran at 462508a: glibc's default allocator (the engine's evaluator
+    # makes glibc keep freed memory from its first call on, which speeds the old path too)
+    _, w0, c0 = timed(lambda: old_eval_stats(model, x, y, T_10Y_S, sampler, n))
     for _ in range(rounds):
         for name, fn in (("old", lambda: old_eval_stats(model, x, y, T_10Y_S, sampler, n)),
                          ("loop", lambda: evaluate(model, (x, y), spec, p, progress=False)),
@@ -143,6 +146,9 @@ def bench_vera(data, n: int, rounds: int, compile_: bool) -> dict:
     for k, (w, c) in res.items():
         print(f"  {k:<11s} {med(w):7.1f} inst/s wall ({med(w) / base_w:4.2f}x old)   "
               f"{med(c):7.1f} inst/s CPU ({med(c) / base_c:4.2f}x old)")
+    print(f"  old, default allocator (once, before the engine's first call): {n / w0:.1f} inst/s "
+          f"wall; loop / it: {med(res['loop'][0]) / (n / w0):.2f}x wall, "
+          f"{med(res['loop'][1]) / (n / c0):.2f}x CPU (the rows above: old with freed memory kept)")
     print(f"  loop on the old path's own draws: accuracies identical to the old vmap: {same}")
     if compile_:
         ev = InstanceEvaluator(model, x, y, p, accuracy, spec)

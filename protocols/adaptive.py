@@ -3,28 +3,35 @@
 ISPP (`protocols.ispp`) climbs its ladder one step per miss and restarts at the bottom
 after every overshoot, so many of its pulses are spent finding, again and again, the
 amplitude that moves the cell.  On a real bench every pulse costs milliseconds (SMU pulse
->= 0.5 ms, relay switching, a verify read), so this strategy learns it instead, per cell,
-from the verify reads around each pulse, with no device model:
+>= 0.5 ms, relay switching, a verify read), so this strategy learns it instead, from the
+verify reads around each pulse, with no device model:
 
-* Measured gain: the change dG of the cell's last pulse at its level k, against the
-  distance ``need`` still to go (to the aim point).  dG below the cell's tolerance counts
-  as no response (the tolerance is a few read-noise sigmas wide).
-* Same direction as the last pulse: no response -> climb one ladder step (two while the
-  cell is more than ``FAR`` x its last change away); need > ``REPEAT_RATIO`` dG -> one step
-  up; dG <= need <= ``REPEAT_RATIO`` dG -> the same level (the response is about right);
-  need < dG -> one step down (the last step would overshoot).  This covers cumulative
-  devices (ECRAM: repeated pulses add up) and amplitude-set devices (RRAM set: a repeat at
-  the same amplitude moves little, so the cell climbs on).
-* New direction (after an overshoot) or first pulse: one step below the level at which
-  the cell last moved in that direction (its working level), else one step below the
-  array's median working level of that direction, else the ladder start.  ISPP restarts
-  at the bottom of the ladder here.
-* Bounds: the levels of the ISPP ladders (``*_start_V`` .. ``*_max_V`` in ``*_step_V``),
-  which the protocol parameters check against the device card's and the station's safety
-  limits, so no amplitude outside them is ever requested.
+* Response: the change dG of a cell's last pulse at amplitude level k, in the pulse's
+  direction.  dG above ``RESPONSE`` x the cell's tolerance counts as a response; each
+  cell keeps its last response per direction, (k, ln dG).
+* Amplitude sensitivity: ln dG grows about linearly with the amplitude for thermally
+  activated switching (ionic hopping, filament growth: sinh of the field), with a slope
+  that belongs to the device type, not to the cell.  The array learns it per direction as
+  the median of (ln dG_2 - ln dG_1) / (k_2 - k_1) over the cells that responded at two
+  different levels; nothing about it is assumed beforehand.
+* Next pulse (a Newton step in amplitude): the highest level whose predicted change
+  ``ln dG_k = ln dG_last + slope (k - k_last)`` does not exceed the distance still to go
+  (to the aim point).  A cell without a response of its own in that direction starts from
+  the array's responses (their 75th percentile, normalised to level 0 by the slope: a
+  cautious prior), and before any slope is known it climbs ``CLIMB`` ladder steps per
+  pulse without response, or steps by the ratio rule (need / dG > 2: up, < 1: down).
+  The distance aimed at is the distance to the aim point plus ``SLACK`` x the converge
+  window (the change may end anywhere inside it).
+* Trust region: a cell's level moves at most ``TRUST`` ladder steps from one pulse to the
+  next (a slope estimated at one amplitude is not extrapolated far), and every amplitude is
+  a level of the ISPP ladders (``*_start_V`` .. ``*_max_V`` in ``*_step_V``), which the
+  protocol checks against the device card's and the station's safety limits, so no
+  amplitude outside them is ever requested.  (Finer amplitude steps were tried: with one
+  amplitude per row and phase they split rows into more level groups, more cells wait, and
+  the pulse count did not improve.)
 
 With ``row_amplitude = max`` each row pulses the level group of its longest-waiting cell
-(ISPP: the highest level), because adaptive levels differ from cell to cell.  Convergence,
+(ties: the highest level), because adaptive levels differ from cell to cell.  Convergence,
 reopening, give-up (``stuck_after``) and ``max_pulses`` follow `IsppEngine`.
 """
 from __future__ import annotations
@@ -33,18 +40,26 @@ import numpy as np
 
 from protocols.ispp import IsppEngine, Ladder
 
-#: need / dG above which a responsive cell climbs a step
-REPEAT_RATIO = 2.0
-#: need / dG above which a cell without a (detectable) response climbs two steps
-FAR = 5.0
+#: a change above this fraction of the cell's tolerance counts as a response to the pulse
+RESPONSE = 0.1
+#: ladder steps climbed per pulse without response (and the largest change of a cell's level
+#: from one pulse to the next, the trust region of the Newton step)
+CLIMB = 4
+TRUST = 4
+#: the change aimed at: the distance to the aim point plus this fraction of the converge window
+SLACK = 0.5
+#: percentile of the array's normalised responses used for a cell without its own
+PRIOR_PERCENTILE = 75.0
+#: responses at two levels needed before the slope estimate is (re)set
+MIN_SLOPE_SAMPLES = 3
 
 
 class AdaptiveEngine(IsppEngine):
     """`IsppEngine` with the level of every pulse chosen from the cell's measured response
     (see the module docstring); the same interface, results and checkpoint round trip."""
 
-    _ARRAYS = IsppEngine._ARRAYS + ("last_level", "last_dir", "g_before", "last_move",
-                                    "work_pot", "work_dep", "waited", "g_last")
+    _ARRAYS = IsppEngine._ARRAYS + ("last_level", "last_dir", "g_before", "last_move", "k_pot",
+                                    "lnm_pot", "k_dep", "lnm_dep", "waited", "g_last", "slope")
 
     def __init__(self, target_S: np.ndarray, tol_S: np.ndarray | float, pot: Ladder, dep: Ladder,
                  max_pulses: int, stuck_after: int = 0, settle: float = 1.0, aim: float = 0.0) -> None:
@@ -54,9 +69,15 @@ class AdaptiveEngine(IsppEngine):
         self.last_dir = np.zeros(n, np.int8)
         self.g_before = np.full(n, np.nan, np.float32)   # G read before the last pulse
         self.last_move = np.full(n, np.nan, np.float32)  # its measured change, pulse direction
-        self.work_pot = np.full(n, -1, np.int16)         # last level that moved the cell (-1: none)
-        self.work_dep = np.full(n, -1, np.int16)
+        self.k_pot = np.full(n, -1, np.int16)            # last response per direction: level
+        self.lnm_pot = np.full(n, np.nan, np.float32)    # ... and ln of the change (-1: none yet)
+        self.k_dep = np.full(n, -1, np.int16)
+        self.lnm_dep = np.full(n, np.nan, np.float32)
         self.waited = np.zeros(n, np.int16)              # rounds due a pulse without one
+        self.slope = np.full(2, np.nan, np.float64)      # d ln dG / d level: potentiation, depression
+
+    def _own(self, sign: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return (self.k_pot, self.lnm_pot, 0) if sign > 0 else (self.k_dep, self.lnm_dep, 1)
 
     # -- pulses ---------------------------------------------------------------------------
     def next_pulses(self, per_row: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -99,7 +120,6 @@ class AdaptiveEngine(IsppEngine):
         pos = np.flatnonzero(act | conv)
         idx = r[pos // cols] * cols + pos % cols
         g = np.asarray(G_S, np.float64).reshape(-1)[pos]
-        # g_last is overwritten by decide: keep G before the pulse for the response
         self.decide(idx, g)
         t = self.target[idx]
         rel = np.abs(g.astype(np.float32) - t) / np.maximum(t, 1e-30)
@@ -107,49 +127,75 @@ class AdaptiveEngine(IsppEngine):
 
     # -- the decision ---------------------------------------------------------------------
     def _learn(self, idx: np.ndarray, g: np.ndarray) -> None:
-        """Measured change of the cells ``idx`` pulsed since their last verify, and their
-        working level where they moved."""
+        """The change of the cells ``idx`` pulsed since their last verify (read now at ``g``):
+        their last response per direction, and the array's amplitude slope."""
         hit = self.pulsed[idx]
         ii = idx[hit]
         if ii.size == 0:
             return
         d = self.last_dir[ii]
+        k = self.last_level[ii].astype(np.int64)
         m = d * (g[hit] - self.g_before[ii])
         self.last_move[ii] = m
-        moved = np.isfinite(m) & (m > self.tol[ii])
-        for sign, work in ((1, self.work_pot), (-1, self.work_dep)):
-            sel = moved & (d == sign)
-            work[ii[sel]] = self.last_level[ii[sel]]
+        resp = np.isfinite(m) & (m > RESPONSE * self.tol[ii])
+        for sign in (1, -1):
+            kk, lnm, j = self._own(sign)
+            sel = resp & (d == sign)
+            cells, k_now, ln_now = ii[sel], k[sel], np.log(m[sel])
+            k_old = kk[cells].astype(np.int64)
+            two = (k_old >= 0) & (k_old != k_now)
+            if np.count_nonzero(two) >= MIN_SLOPE_SAMPLES or (np.isnan(self.slope[j]) and two.any()):
+                s = np.median((ln_now[two] - lnm[cells[two]]) / (k_now[two] - k_old[two]))
+                if np.isfinite(s) and s > 0:       # smoothed over rounds
+                    old = self.slope[j]
+                    self.slope[j] = s if np.isnan(old) else 0.5 * (old + s)
+            kk[cells], lnm[cells] = k_now, ln_now
 
     def _choose(self, idx: np.ndarray, want: np.ndarray, err: np.ndarray, hit: np.ndarray) -> np.ndarray:
-        """Ladder level of the next pulse of cells ``idx`` in direction ``want``, ``|err|``
-        from their aim point (``hit``: pulsed since the last verify)."""
-        need = np.abs(err)
+        """Ladder level of the next pulse of cells ``idx`` in direction ``want``,
+        ``|err|`` from their aim point (``hit``: pulsed since the last verify)."""
+        # the largest change that still lands inside the converge window
+        need = np.maximum(np.abs(err) + SLACK * self.settle * self.tol[idx], 1e-30)
         level = np.zeros(idx.size, np.int64)
-        for sign, work, lad in ((1, self.work_pot, self.pot), (-1, self.work_dep, self.dep)):
+        for sign, lad in ((1, self.pot), (-1, self.dep)):
             sel = want == sign
             if not sel.any():
                 continue
-            cells = idx[sel]
+            kk, lnm, j = self._own(sign)
+            cells, nd = idx[sel], need[sel]
             last = self.last_level[cells].astype(np.int64)
             cont = (self.last_dir[cells] == sign) & hit[sel]
             m = self.last_move[cells].astype(np.float64)
-            tol = self.tol[cells]
-            nd = need[sel]
-            responsive = np.isfinite(m) & (m > tol)
-            ratio = nd / np.maximum(np.where(np.isfinite(m), m, 0.0), 1e-30)
-            step = np.where(responsive,
-                            np.where(ratio > REPEAT_RATIO, 1, np.where(ratio >= 1.0, 0, -1)),
-                            np.where(ratio > FAR, 2, 1))
-            k_cont = last + step
-            # a new direction: one step below where the cell (else the array) last moved
-            w = work[cells].astype(np.int64)
-            known = work[work >= 0]
-            pop = int(np.median(known)) if known.size else -1
-            k_new = np.where(w >= 0, w - 1, pop - 1 if pop >= 0 else 0)
-            # a cell that waited keeps its level (as ISPP); a continuing one adapts
+            responded = cont & np.isfinite(m) & (m > RESPONSE * self.tol[cells])
+            k_own = kk[cells].astype(np.int64)
+            s = self.slope[j]
+            if np.isfinite(s):
+                # Newton step from the cell's last response; the array's responses as a prior
+                have = k_own >= 0
+                k_newton = np.where(have, k_own + np.floor((np.log(nd) - np.where(have, lnm[cells], 0.0)) / s), 0)
+                known = kk >= 0
+                if known.any():
+                    a = np.percentile(lnm[known] - s * kk[known], PRIOR_PERCENTILE)
+                    k_prior = np.floor((np.log(nd) - a) / s)
+                else:
+                    k_prior = np.zeros(nd.size)
+                k = np.where(have, k_newton, k_prior)
+                k = np.where(cont & ~responded, np.maximum(last + 1, k), k)
+                # trust region: around the last level of a continuing cell, else around the
+                # cell's own last response in this direction, else around the array's median
+                # responding level (the ladder start while no cell has responded)
+                centre = np.where(cont, last, np.where(have, k_own, -1))
+                if known.any():
+                    centre = np.where(centre >= 0, centre, int(np.percentile(kk[known], 50)))
+                k = np.where(centre >= 0, np.clip(k, centre - TRUST, centre + TRUST), 0)
+            else:
+                ratio = nd / np.maximum(np.where(np.isfinite(m), m, 0.0), 1e-30)
+                step = np.where(ratio > 2.0, 1, np.where(ratio >= 1.0, 0, -1))
+                k = np.where(responded, last + step, np.where(cont, last + CLIMB,
+                                                              np.maximum(k_own - 1, 0)))
+            # a cell that waited keeps its level (as ISPP)
             waiting = (self.last_dir[cells] == sign) & ~hit[sel] & (self.direction[cells] == sign)
-            k = np.where(cont, k_cont, np.where(waiting, self.level[cells], k_new))
+            k = np.where(waiting, self.level[cells], k)
             level[sel] = np.clip(k, 0, lad.top)
         return level
 

@@ -97,7 +97,11 @@ class WriteVerify(Protocol):
         self.batch_steps = max(type(self).batch_steps, int(self.mask.sum()) // 100_000)
 
     def n_steps(self) -> int:
-        return self.p.max_pulses + 1   # round 0 reads, rounds 1.. pulse and verify
+        # round 0 reads, rounds 1.. pulse and verify.  Adaptive levels differ from cell to cell,
+        # so with one amplitude per row and phase its cells wait rounds more often than ISPP's:
+        # twice the rounds, the same max_pulses per cell.
+        adaptive = self.values.get("strategy") == "adaptive" and self.values.get("row_amplitude") == "max"
+        return self.p.max_pulses * (2 if adaptive else 1) + 1
 
     def start(self, run: "Run") -> None:
         run.write_result("levels_G_S", self.levels, "S", description="level conductances")

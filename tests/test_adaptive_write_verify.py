@@ -46,7 +46,9 @@ def test_adaptive_converges_with_fewer_pulses_than_ispp(tmp_path, array):
         res[strategy] = _outcome(out)
     (_, r_i, p_i), (run, r_a, p_a) = res["ispp"], res["adaptive"]
     assert r_a >= 0.998 and r_i >= 0.99
-    assert p_a < 0.85 * p_i                       # measured: ~0.7-0.8x (see bench_write_verify)
+    # measured at 128 x 128: 0.70x (ECRAM, bound by the 12 V ladder top: see bench_write_verify)
+    # and 0.45x (RRAM); at 12 x 12 the population learns from fewer cells
+    assert p_a < (0.8 if array == "h1e1t" else 0.6) * p_i
     # every amplitude on the ISPP ladders of the device card (no value outside its limits)
     lad = run.read_result("history")
     card = b.device["presets"]["ispp"]
@@ -95,7 +97,7 @@ def test_adaptive_engine_checkpoint_resumes_exactly():
     for k in range(10):
         r = 1 + 0.1 * rng.standard_normal(g.shape)
         ga, gb = step(a, ga, r), step(b, gb, r)
-    for k in ("active", "converged", "level", "direction", "n_pulses", "work_pot", "work_dep"):
+    for k in ("active", "converged", "level", "direction", "n_pulses", "k_pot", "k_dep", "lnm_pot", "slope"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
     assert a.converged.any()
 

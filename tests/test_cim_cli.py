@@ -67,6 +67,10 @@ def test_sensitivity_and_partition_from_a_run_file(inputs, capsys):
     assert "energy saved" in text and "greedy vs exact" in text
     r = Run.open(p_out)
     assert r.read_result("measured_drop").mean() <= 0.01
+    # the budget is checked on the upper confidence bound, stored beside the mean
+    assert r.read_result("measured_drop_ucb") <= 0.01
+    assert r.read_result("measured_drop_mean") <= r.read_result("measured_drop_ucb")
+    assert "upper bound z=1.6449" in text
     assert p_out.with_suffix(".png").is_file()
 
 

@@ -103,7 +103,27 @@ def test_table_iv_rows_within_10_percent():
     assert rows[("vera+", 1)].energy_nJ / pure.energy_nJ - 1 == pytest.approx(0.045, abs=0.01)
 
 
+def test_table_iv_weight_movement_is_one_sram_set_at_16_bits():
+    rows = {(r.method, r.rank): r for r in table_iv()}
+    assert rows[("pure", 0)].movement_KB == 0
+    # LoRA sets match the paper's count: its movement column within 10 %
+    for key in (("lora", 1), ("lora", 6)):
+        r = rows[key]
+        assert r.movement_KB == pytest.approx(r.paper_movement_KB, rel=0.10), key
+    # the column is 2 bytes per value of the set the area is computed from
+    r = rows[("vera+", 1)]
+    assert r.movement_KB == pytest.approx(r.sram_values * 2 / 1000)
+
+
 def test_eq10_on_published_op_shares_reproduces_rank1_energies():
     got = eq10_from_published_ops()
     for method, paper in (("vera+", 219.6), ("vera", 267.6), ("lora", 266.8)):
         assert got[method] == pytest.approx(paper, rel=0.10)
+
+
+def test_energy_per_mac_scales_with_weight_and_input_bits():
+    u = load_unit("rram_imc_22nm")
+    e4 = u.energy_per_mac_J("int4")
+    assert u.energy_per_mac_bits_J(4, 4) == pytest.approx(e4)
+    assert u.energy_per_mac_bits_J(8, 2) == pytest.approx(e4)
+    assert u.energy_per_mac_bits_J(8, 8) == pytest.approx(4 * e4)

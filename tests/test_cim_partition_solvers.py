@@ -33,3 +33,13 @@ def test_capacity_constrains_every_solver():
         ch = solve(p, 0.0)
         assert sum(opts[c][0] == "sram-cim" for c in ch) == 1
     assert p.totals(solve_exact(p, 0.0))["cost"] == 2 + 5   # item 1 on SRAM saves more
+
+
+def test_budget_upper_bound_is_mean_plus_z_standard_errors():
+    from hil.cim.partition import Z_ONE_SIDED_95, upper_bound
+    d = np.array([0.0, 0.01, 0.02, 0.03])
+    se = d.std(ddof=1) / 2
+    assert upper_bound(d) == pytest.approx(d.mean() + Z_ONE_SIDED_95 * se)
+    assert upper_bound(d, 0.0) == pytest.approx(d.mean())
+    # a mean inside the budget whose bound is not: rejected by the default z
+    assert d.mean() <= 0.016 < upper_bound(d)

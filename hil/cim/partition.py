@@ -10,7 +10,8 @@ option per item, budget and unit capacities as linear constraints), :func:`solve
 accurate option, repeatedly take the move with the largest cost saving per unit of added
 drop that still fits).  :func:`measure` evaluates the partitioned network with *all* errors
 injected at once through the MC engine; :func:`partition` re-solves with a tighter predicted
-budget until the measured mean drop respects the budget (drops are not exactly additive).
+budget until the measured drop's upper confidence bound (mean + z·σ/√n, default one-sided
+95 %) respects the budget (drops are not exactly additive).
 """
 from __future__ import annotations
 
@@ -204,6 +205,18 @@ def measure(model, data, p: Problem, choice: np.ndarray, error_model: ErrorModel
     return p.baseline - acc
 
 
+#: one-sided 95 % normal quantile: the default z of the budget's upper confidence bound
+Z_ONE_SIDED_95 = 1.6449
+
+
+def upper_bound(drop: np.ndarray, z: float = Z_ONE_SIDED_95) -> float:
+    """mean + z·σ/√n of Monte-Carlo drops (σ with ddof=1; the mean alone when n = 1)."""
+    d = np.asarray(drop, dtype=float)
+    if d.size < 2:
+        return float(d.mean())
+    return float(d.mean() + z * d.std(ddof=1) / np.sqrt(d.size))
+
+
 @dataclass
 class Partition:
     """A solved and measured partition."""
@@ -215,16 +228,29 @@ class Partition:
     totals: dict[str, float]
     measured_drop: np.ndarray
     rounds: int
+    z: float = Z_ONE_SIDED_95
 
     @property
     def measured_mean(self) -> float:
         return float(self.measured_drop.mean())
 
+    @property
+    def measured_ucb(self) -> float:
+        """Upper confidence bound of the measured mean drop: mean + z·σ/√n (what the budget checks)."""
+        return upper_bound(self.measured_drop, self.z)
+
 
 def partition(model, data, p: Problem, budget: float, error_model: ErrorModel, *,
               solver: str = "exact", n: int = 20, root_seed: int = 1000, shrink: float = 0.7,
-              max_rounds: int = 8) -> Partition:
-    """Solve, measure, and tighten the predicted budget until the measured mean drop fits."""
+              max_rounds: int = 8, z: float = Z_ONE_SIDED_95) -> Partition:
+    """Solve, measure, and tighten the predicted budget until the measured drop fits.
+
+    The budget is checked on the upper confidence bound mean + z·σ/√n of the ``n``
+    Monte-Carlo drops (default z: one-sided 95 %), so a partition whose mean fits only by
+    Monte-Carlo luck is rejected; ``z = 0`` checks the mean alone.
+    """
+    if not z >= 0:
+        raise ParameterError(f"z={z!r} must be >= 0")
     if solver not in SOLVERS:
         raise ParameterError(f"solver {solver!r}; allowed: {', '.join(SOLVERS)}")
     if not budget >= 0:
@@ -237,10 +263,10 @@ def partition(model, data, p: Problem, budget: float, error_model: ErrorModel, *
         if choice is None:
             break
         drop = measure(model, data, p, choice, error_model, n=n, root_seed=root_seed)
-        if drop.mean() <= budget:
-            return Partition(choice, solver, budget, pb, p.totals(choice), drop, rnd)
+        if upper_bound(drop, z) <= budget:
+            return Partition(choice, solver, budget, pb, p.totals(choice), drop, rnd, z)
     raise ParameterError(f"no partition meets the accuracy budget {budget:.4%} on the measured "
-                         f"accuracy (predicted budget down to {pb:.4%}); raise the budget or "
+                         f"accuracy's upper bound (z={z:g}; predicted budget down to {pb:.4%}); raise the budget or "
                          "add exact options (digital fp32)")
 
 

@@ -93,6 +93,12 @@ class Unit:
             raise ParameterError(f"unit {self.name} does not run format {fmt!r}; "
                                  f"allowed: {', '.join(self.formats)}") from None
 
+    def energy_per_mac_bits_J(self, w_bits: int, a_bits: int) -> float:
+        """Energy of one MAC at ``w_bits`` weights × ``a_bits`` inputs: the int4 figure scaled
+        by ``w·a/16`` — bit-serial inputs on bit-sliced weights, "energy ∝ a_bits·w_bits" as
+        the cards state.  ParameterError if the card has no int4 figure."""
+        return self.energy_per_mac_J("int4") * int(w_bits) * int(a_bits) / 16.0
+
     def with_measured(self, **values: Any) -> "Unit":
         """A copy with measured values replacing card ones (e.g. ``mean_pulses`` from a run)."""
         from dataclasses import replace

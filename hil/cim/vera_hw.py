@@ -22,6 +22,13 @@ PUBLISHED = {
     ("vera", 1): (0.463, 267.6), ("vera", 6): (0.631, 561.0), ("lora", 1): (0.582, 266.8),
     ("lora", 6): (1.349, 556.4),
 }
+#: VeRA+ Table IV weight data movement (KB).  The text does not define it; on the paper's own
+#: rows it equals 2 bytes (16 bits) per value of the one SRAM-IMC set implied by its area column
+#: (ratio 1.02-1.05 on all six rows), so it is reproduced as that: one set moved at 16 bits.
+PUBLISHED_MOVEMENT_KB = {("vera+", 1): 2.40, ("vera+", 6): 5.56, ("vera", 1): 5.54,
+                         ("vera", 6): 31.93, ("lora", 1): 24.21, ("lora", 6): 145.96}
+#: bits per value moved into the SRAM-IMC (inferred from Table IV, see PUBLISHED_MOVEMENT_KB)
+MOVEMENT_BITS = 16
 #: VeRA+ Table III op overheads (rank 1, 11 sets), for Eq 10 on the paper's own op counts
 PUBLISHED_OPS_PCT = {"vera+": 1.9, "vera": 12.5, "lora": 11.5}
 
@@ -36,6 +43,15 @@ class TableIVRow:
     comp_ops: int
     paper_area_mm2: float
     paper_energy_nJ: float
+
+    @property
+    def movement_KB(self) -> float:
+        """Weight data moved to load one compensation set (KB = 1000 bytes, 16-bit values)."""
+        return self.sram_values * MOVEMENT_BITS / 8 / 1000
+
+    @property
+    def paper_movement_KB(self) -> float:
+        return PUBLISHED_MOVEMENT_KB.get((self.method, self.rank), 0.0)
 
     @property
     def area_err(self) -> float:
@@ -92,11 +108,13 @@ def eq10_from_published_ops(rram: Unit | None = None, sram: Unit | None = None) 
 
 
 def format_table_iv(rows: list[TableIVRow]) -> str:
-    """Markdown: reproduced vs published area and energy."""
-    out = ["| configuration | area (mm²) | paper | Δ | energy (nJ) | paper | Δ |",
-           "|---|---|---|---|---|---|---|"]
+    """Markdown: reproduced vs published area, energy and weight movement."""
+    out = ["| configuration | area (mm²) | paper | Δ | energy (nJ) | paper | Δ | movement (KB) | paper | Δ |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = "pure RRAM" if r.method == "pure" else f"{r.method} r={r.rank}"
+        mov = (f"{r.movement_KB:.2f} | {r.paper_movement_KB:.2f} | "
+               f"{r.movement_KB / r.paper_movement_KB - 1:+.1%}") if r.paper_movement_KB else "0 | 0 | –"
         out.append(f"| {name} | {r.area_mm2:.3f} | {r.paper_area_mm2:.3f} | {r.area_err:+.1%} | "
-                   f"{r.energy_nJ:.1f} | {r.paper_energy_nJ:.1f} | {r.energy_err:+.1%} |")
+                   f"{r.energy_nJ:.1f} | {r.paper_energy_nJ:.1f} | {r.energy_err:+.1%} | {mov} |")
     return "\n".join(out) + "\n"

@@ -159,9 +159,11 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         if self._read_consts is None or self._read_consts[0] is not p:
             self._read_consts = (p, np.float32(p.tau_s), np.float32(p.read_rel_sigma),
                                  np.float32(p.read_abs_sigma_S))
-        # one normal draw from 64 bits of the stream, as `read` of one cell draws it
+        # one normal draw from 64 bits of the stream, as `read` of one cell draws it; the
+        # kernel uses their low 32-bit word, passed as a plain int (a numpy uint64 scalar
+        # costs more than the kernel on a spot query)
         g = ecram_kernels.read_one(self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S,
-                                   self.dev.floor, r, c, np.uint64(self.rng.bit_generator.random_raw()),
+                                   self.dev.floor, r, c, self.rng.bit_generator.random_raw() & 0xFFFFFFFF,
                                    float(self.clock.now()), *self._read_consts[1:])
         if self.faults.any:
             if self.faults.dead_rows[r] or self.faults.dead_cols[c]:

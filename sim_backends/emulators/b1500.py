@@ -23,8 +23,7 @@ from sim_backends.emulators.b1500_measure import MeasureMixin
 from sim_backends.emulators.b1500_smu import Smu, SmuMixin
 from sim_backends.emulators.b1500_spgu import SpguMixin
 from sim_backends.emulators.bench import Bench
-from sim_backends.emulators.flex import (FlexError, check_count, integer, number, parse_command,
-                                         split_message)
+from sim_backends.emulators.flex import FlexError, check_count, integer, number, parse_line
 from sim_backends.emulators.line import Deferred, LineEmulator
 
 IDN = "Agilent Technologies,B1500A,HILEMU0001,A.06.02.2023.0401"
@@ -51,6 +50,17 @@ ERRORS = {
     200: "Channel output switch must be ON.",
     305: "Unit is not installed in the slot.",
 }
+
+
+_HANDLERS: dict[str, str] = {}
+
+
+def _handler_name(header: str) -> str:
+    """``*IDN?`` -> ``cmd_STARIDNq`` (the method that handles a header), memoised."""
+    name = _HANDLERS.get(header)
+    if name is None:
+        name = _HANDLERS.setdefault(header, "cmd_" + header.replace("*", "STAR").replace("?", "q"))
+    return name
 
 
 def parse_unt(unt: str) -> dict[int, str]:
@@ -119,13 +129,27 @@ class B1500Emulator(LearnMixin, MeasureMixin, SmuMixin, SpguMixin, LineEmulator)
         return None
 
     def handle(self, line: str) -> "str | Deferred | None":
+        cmds = parse_line(line)   # cached: a repeated line is parsed once
+        if len(cmds) == 1 and cmds[0].__class__ is not int:
+            # one command (a spot query, most of a bench script): its reply is the line's
+            cmd = cmds[0]
+            try:
+                fn = getattr(self, _HANDLERS.get(cmd.header) or _handler_name(cmd.header), None)
+                if fn is None:
+                    raise FlexError(100)
+                return fn(cmd.params)
+            except FlexError as e:
+                self.errors.append(e.code)
+            except (HilError, ValueError):  # the physics refused the values
+                self.errors.append(120)
+            return None
         replies: list[str] = []
         data: list[str] = []
-        for text in split_message(line):
+        for cmd in cmds:
             try:
-                cmd = parse_command(text)
-                name = "cmd_" + cmd.header.replace("*", "STAR").replace("?", "q")
-                fn = getattr(self, name, None)
+                if cmd.__class__ is int:
+                    raise FlexError(cmd)
+                fn = getattr(self, _handler_name(cmd.header), None)
                 if fn is None:
                     raise FlexError(100)
                 r = fn(cmd.params)

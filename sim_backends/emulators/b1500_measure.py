@@ -45,10 +45,24 @@ class Sweep:
         return f + f[::-1] if self.mode in (3, 4) else f
 
 
+_PORTS: dict[int, str] = {}
+
+
+def _smu_port(ch: int) -> str:
+    """Bench port of SMU channel ``ch`` (``SMU4``), memoised: asked on every spot query."""
+    port = _PORTS.get(ch)
+    if port is None:
+        port = _PORTS.setdefault(ch, f"SMU{ch}")
+    return port
+
+
 class MeasureMixin:
     """Handlers for the measurement commands."""
 
+    _spot_chs: dict[tuple[str, ...], int]
+
     def _measure_reset(self) -> None:
+        self._spot_chs = {}   # spot-measurement parameters -> validated SMU channel
         self.mm: tuple[int, list[int]] | None = None
         self.sweep: Sweep | None = None
         self.wt = (0.0, 0.0, 0.0, 0.0, 0.0)
@@ -66,16 +80,19 @@ class MeasureMixin:
         s = self.smu[ch]
         if kind == "V":
             return "N", s.value if s.mode == "V" else 0.0
-        i = self.bench.current(f"SMU{ch}")
+        i = self.bench.current(_PORTS.get(ch) or _smu_port(ch))
         status = "N"
-        if self.faults.take("", ("compliance",)) or (s.mode == "V" and abs(i) > s.comp):
+        if (self.faults.pending and self.faults.take("", ("compliance",))) \
+                or (s.mode == "V" and abs(i) > s.comp):
             status, i = "C", math.copysign(s.comp, i)
         if abs(i) > I_MAX_A:
             status, i = "V", fd.DUMMY
         return status, i
 
     def _d(self, status: str, ch: int, kind: str, value: float, source: bool = False) -> str:
-        return fd.datum(self.fmt[0], status, ch, kind, value, source)
+        """`flex_data.datum` in the present format (its two steps inlined: one per query)."""
+        decimals, head = fd.layout(self.fmt[0], status, ch, kind, source)
+        return head + fd.value_text(value, decimals)
 
     def _stamp(self, ch: int, t_s: float) -> list[str]:
         return [self._d("N", ch, "T", t_s)] if self.tsc else []
@@ -86,8 +103,16 @@ class MeasureMixin:
 
     # -- high-speed spot -------------------------------------------------------------------
     def _spot(self, a, kinds: str, timed: bool) -> str:
-        check_count(a, 1, 3)
-        ch = self._smu(a[0])
+        ch = self._spot_chs.get(a)
+        if ch is None:   # validated once per parameter list (the installed SMUs never change)
+            check_count(a, 1, 3)
+            ch = self._smu(a[0])
+            if len(self._spot_chs) >= 64:
+                self._spot_chs.clear()
+            self._spot_chs[a] = ch
+        if len(kinds) == 1 and not timed:   # TI / TV: one datum
+            status, v = self._read(ch, kinds)
+            return self._d(status, ch, kinds, v)
         out = [self._d("N", ch, "T", self._now())] if timed else []
         for k in kinds:
             status, v = self._read(ch, k)

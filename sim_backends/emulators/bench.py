@@ -40,6 +40,7 @@ class Bench:
         self.levels: dict[str, float] = {}          # DC level of each port (V)
         self.contact = True
         self.lock = threading.RLock()
+        self._plans: dict[str, tuple[tuple, tuple]] = {}   # port -> (routing key, `_plan`)
 
     # -- levels ----------------------------------------------------------------------------
     def set_level(self, port: str, v_V: float) -> None:
@@ -87,33 +88,64 @@ class Bench:
         with self.lock:
             if not self.contact:
                 return 0.0
-            v = self.pin_levels()
-            r, c = self.rows, self.cols
-            routed = {o - 1 for _, o in self.routes}
-            # O(routes), not O(rows + cols): spot measurements ask on every query
-            d_rows = sorted(o - r - c for o in routed if r + c <= o < 2 * r + c)
-            s_cols = sorted(o - 2 * r - c for o in routed if 2 * r + c <= o < 2 * (r + c))
+            plan = self._plans.get(port)
+            if plan is None or plan[0] != tuple(self.routes):
+                plan = self._plan(port)
+            terms = plan[1]
+            read_cell = getattr(self.physics, "read_cell", None)
+            levels = self.levels
+            v = None
             total = 0.0
-            for pin in self.routed_pins(port):
-                kind, idx = pin[0], int(pin[1:])
-                if kind == "D":
-                    total += self._i(v, [idx], s_cols).sum()
-                elif kind == "S":
-                    total -= self._i(v, d_rows, [idx]).sum()
+            for sign, rows, cols, ports in terms:
+                if ports is not None and read_cell is not None:   # one cell: a spot measurement
+                    get = levels.get
+                    d, s, t = get(ports[0], 0.0), get(ports[1], 0.0), get(ports[2], 0.0)
+                    dv = d - s
+                    i = read_cell(rows[0], cols[0], min(1.0, abs(dv))) * dv \
+                        if t - d > V_SELECT_ON and dv != 0 else 0.0
+                else:
+                    if v is None:
+                        v = self.pin_levels()
+                    i = self._i(v, rows, cols).sum()
+                if sign > 0:
+                    total += i
+                else:
+                    total -= i
             return float(total)
+
+    def _plan(self, port: str) -> tuple[tuple, list]:
+        """What `current` sums for ``port`` under the present routes, built once per routing:
+        (routes key, terms), a term (sign, rows, cols, ports) per routed pin; ``ports``: for a
+        single cell the ports driving its D, S and T pins (None: grounded, as `pin_levels`
+        leaves a pin), else None.  Keyed on the routes in iteration order (the matrix mutates
+        the set in place); the inputs and the array shape are fixed at construction."""
+        key = tuple(self.routes)
+        pin_port: list[str | None] = [None] * len(self.pins)
+        for inp, out in self.routes:           # the same assignment order as `pin_levels`
+            name = self.inputs[inp - 1] if 1 <= inp <= len(self.inputs) else ""
+            if name != "GNDU":
+                pin_port[out - 1] = name
+        r, c = self.rows, self.cols
+        routed = {o - 1 for _, o in self.routes}
+        # O(routes), not O(rows + cols)
+        d_rows = sorted(o - r - c for o in routed if r + c <= o < 2 * r + c)
+        s_cols = sorted(o - 2 * r - c for o in routed if 2 * r + c <= o < 2 * (r + c))
+        terms = []
+        for pin in self.routed_pins(port):
+            kind, idx = pin[0], int(pin[1:])
+            if kind in "DS":
+                rows, cols = ([idx], s_cols) if kind == "D" else (d_rows, [idx])
+                one = (pin_port[r + c + rows[0]], pin_port[2 * r + c + cols[0]], pin_port[r + cols[0]]) \
+                    if len(rows) == 1 and len(cols) == 1 else None
+                terms.append((1 if kind == "D" else -1, rows, cols, one))
+        plan = self._plans[port] = (key, terms)
+        return plan
 
     def _i(self, v: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:
         """Cell currents (rows x cols) from drain to source; 0 where the selector is off."""
         if not rows or not cols:
             return np.zeros(1)
         r, c = self.rows, self.cols
-        read_cell = getattr(self.physics, "read_cell", None)
-        if len(rows) == 1 and len(cols) == 1 and read_cell is not None:   # spot measurement
-            vd, vs, tg = float(v[r + c + rows[0]]), float(v[2 * r + c + cols[0]]), float(v[r + cols[0]])
-            dv = vd - vs
-            if not (tg - vd > V_SELECT_ON and dv != 0):
-                return np.zeros(1)
-            return np.array([read_cell(rows[0], cols[0], min(1.0, abs(dv))) * dv])
         vd = v[[r + c + k for k in rows]][:, None]
         vs = v[[2 * r + c + k for k in cols]][None, :]
         tg = v[[r + k for k in cols]][None, :]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: ``*`` + letters + ``?`` header, then the rest of the command
 _CMD_RE = re.compile(r"^\s*(\*?[A-Za-z]+\??)\s*(.*?)\s*$", re.S)
@@ -54,6 +55,20 @@ def parse_command(text: str) -> Command:
     if any(p == "" for p in params):
         raise FlexError(102)  # ``CN 1,,2`` or a trailing comma: a missing number
     return Command(header, params)
+
+
+@lru_cache(maxsize=1024)
+def parse_line(line: str) -> tuple["Command | int", ...]:
+    """Every command of one program message parsed, a malformed one as its error number.
+    Pure, so cached: a bench script repeats the same few lines (``TI 4``) thousands of times;
+    the cache holds at most 1024 lines of at most `line.MAX_LINE` characters."""
+    out: list[Command | int] = []
+    for text in split_message(line):
+        try:
+            out.append(parse_command(text))
+        except FlexError as e:
+            out.append(e.code)
+    return tuple(out)
 
 
 def number(text: str) -> float:

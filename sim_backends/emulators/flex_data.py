@@ -17,6 +17,7 @@ FMT 2/12/22 send the value only.  Data are separated by ``,``; the line ends in 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 #: the value a B1500 sends for data without meaning (status V / overflow / aborted sweep)
 DUMMY = 199.999e99
@@ -42,33 +43,48 @@ def channel_letter(channel: int) -> str:
 
 def value_text(value: float, decimals: int = 3) -> str:
     """``5e-12`` -> ``+005.000E-12`` (3 decimals) / ``+005.0000E-12`` (4 decimals)."""
-    if not math.isfinite(value) or abs(value) >= DUMMY:
-        value = DUMMY
-    if value == DUMMY:
-        mant, exp = 199.999, 99
-    elif value == 0:
-        mant, exp = 0.0, 0
-    else:
-        exp = int(math.floor(math.log10(abs(value))))
-        exp -= exp % 3  # engineering exponent (floor to a multiple of 3)
-        mant = value / 10.0 ** exp
-        if round(abs(mant), decimals) >= 1000.0:
-            exp += 3
-            mant = value / 10.0 ** exp
-    width = 4 + 1 + decimals  # sign + 3 digits + point + decimals
-    return f"{mant:+0{width}.{decimals}f}E{exp:+03d}"
+    a = abs(value)
+    if not a < DUMMY:   # also NaN and inf: data without meaning
+        return _DUMMY_TEXT[decimals] if decimals in _DUMMY_TEXT else _text(199.999, 99, decimals)
+    if a == 0:
+        return _text(0.0, 0, decimals)
+    exp = math.floor(math.log10(a))
+    exp -= exp % 3  # engineering exponent (floor to a multiple of 3)
+    mant = value / _POW10[exp]
+    # round() is exact but slow: ask it only where rounding can reach 1000
+    if abs(mant) >= 999.99 and round(abs(mant), decimals) >= 1000.0:
+        exp += 3
+        mant = value / _POW10[exp]
+    return "%+0*.*fE%+03d" % (5 + decimals, decimals, mant, exp)
+
+
+def _text(mant: float, exp: int, decimals: int) -> str:
+    """``±ddd.ddd…E±dd``: sign + 3 digits + point + ``decimals`` digits, exponent."""
+    return "%+0*.*fE%+03d" % (5 + decimals, decimals, mant, exp)
+
+
+#: 10 ** e for every engineering exponent of a finite float (the values ``10.0 ** e`` gives)
+_POW10 = {e: 10.0 ** e for e in range(-327, 309, 3)}
+_DUMMY_TEXT = {d: _text(199.999, 99, d) for d in (3, 4)}
 
 
 def datum(fmt: int, status: str, channel: int, kind: str, value: float,
           source: bool = False) -> str:
     """One datum in format ``fmt``; ``status`` is the FMT 1 letter (N, C, T, V, W, E)."""
+    decimals, head = layout(fmt, status, channel, kind, source)
+    return head + value_text(value, decimals)
+
+
+@lru_cache(maxsize=512, typed=True)
+def layout(fmt: int, status: str, channel: int, kind: str, source: bool) -> tuple[int, str]:
+    """(decimals, header text) of a datum: the same few per bench script, so memoised
+    (a spot measurement formats one per query)."""
     if fmt not in FORMATS:
         raise ValueError(f"data format {fmt!r} not emulated; allowed: {sorted(FORMATS)}")
     decimals, header = FORMATS[fmt]
-    text = value_text(value, decimals)
     if header == "letter":
-        return f"{status}{channel_letter(channel)}{kind}{text}"
+        return decimals, f"{status}{channel_letter(channel)}{kind}"
     if header == "number":
         k = kind.lower() if source and kind in "VI" else kind
-        return f"{STATUS_NUMBER.get(status, 0):03d}{channel_letter(channel)}{k}{text}"
-    return text
+        return decimals, f"{STATUS_NUMBER.get(status, 0):03d}{channel_letter(channel)}{k}"
+    return decimals, ""

@@ -111,8 +111,11 @@ class LineEmulator:
     def feed(self, data: bytes, session: LineSession | None = None) -> bytes:
         """Consume input bytes; return the reply bytes they produce."""
         s = session or self._default
-        out = bytearray()
         with self.lock:
+            if not s.buf and not s.discarding and data.find(b"\n") == len(data) - 1 \
+                    and len(data) <= MAX_LINE + 1:
+                return self._line(s, data[:-1])   # the usual query: one whole line
+            out = bytearray()
             s.buf += data
             while True:
                 i = s.buf.find(b"\n")
@@ -130,21 +133,28 @@ class LineEmulator:
                         self.too_long()
                     s.discarding = False
                     continue
-                self.session = s
-                try:
-                    reply = self._one(raw.rstrip(b"\r"))
-                finally:
-                    self.session = self._default
-                if isinstance(reply, Deferred):
-                    data_ = self._encode(reply.text, raw)
-                    if s.hold_s > 0:
-                        s.pending.append((time.monotonic() + s.hold_s, data_))
-                    else:
-                        out += data_
-                elif reply is not None:
-                    out += self._encode(reply, raw)
-                    out += s.release()  # held data follows the reply sent ahead of it
+                out += self._line(s, raw)
         return bytes(out)
+
+    def _line(self, s: LineSession, raw: bytes) -> bytes:
+        """Handle one complete line (terminator removed) of session ``s``; the bytes to send."""
+        self.session = s
+        try:
+            reply = self._one(raw.rstrip(b"\r"))
+        finally:
+            self.session = self._default
+        if reply is None:
+            return b""
+        if reply.__class__ is str and not self.faults.pending and not s.pending:
+            return (reply + self.terminator).encode("ascii")   # `_encode` without faults
+        if isinstance(reply, Deferred):
+            data = self._encode(reply.text, raw)
+            if s.hold_s > 0:
+                s.pending.append((time.monotonic() + s.hold_s, data))
+                return b""
+            return data
+        data = self._encode(reply, raw)
+        return data + s.release() if s.pending else data  # held data follows the reply
 
     def _one(self, raw: bytes) -> "str | Deferred | None":
         try:
@@ -153,6 +163,8 @@ class LineEmulator:
             line = "\x00garbage"
         if not line:
             return None
+        if not self.faults.pending:   # the common case: no fault planned
+            return self.handle(line)
         kind = self.faults.take(line, ("disconnect", "error"))
         if kind == "disconnect":
             raise ConnectionError(f"{self.name}: injected disconnect before {line!r}")
@@ -160,6 +172,8 @@ class LineEmulator:
 
     def _encode(self, reply: str, raw: bytes) -> bytes:
         data = (reply + self.terminator).encode("ascii")
+        if not self.faults.pending:
+            return data
         kind = self.faults.take(raw.decode("ascii", "replace"), ("timeout", "partial", "garble"))
         if kind == "timeout":
             return b""

@@ -8,6 +8,11 @@ behaviour of an embedded controller with immediate handover: a new connection re
 the previous one at once.  An emulator raising `ConnectionError` (injected disconnect)
 drops that connection; the server keeps running.  Memory per connection is bounded by the
 emulator's line/frame limits and `RECV_CHUNK`.
+
+Per query the socket loop costs one ``recv`` and one ``sendall``: connection threads block
+in ``recv`` without a timeout (a Python socket timeout adds a ``poll`` before every call),
+except while held measurement data wait; `stop` and the idle reaper (run on the accept
+loop's poll tick) end them by shutting their socket down.
 """
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ class EmulatorServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"hil-serve-{self.name}",
                                         daemon=True)
-        self._clients: set[threading.Thread] = set()
+        self._clients: dict[threading.Thread, _Client] = {}
         self._exclusive: socket.socket | None = None  # the one connection of a session-less emulator
         self._lock = threading.Lock()
         self.connections = 0
@@ -66,8 +71,10 @@ class EmulatorServer:
         self._thread.join(timeout=5)
         self._sock.close()
         with self._lock:
-            clients = list(self._clients)
-        for t in clients:
+            clients = list(self._clients.items())
+        for t, conn in clients:
+            _hang_up(conn.sock)  # wakes its thread out of the blocking recv
+        for t, _ in clients:
             t.join(timeout=2)
 
     def __enter__(self) -> "EmulatorServer":
@@ -78,6 +85,7 @@ class EmulatorServer:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
+            self._reap_idle()
             try:
                 conn, _ = self._sock.accept()
             except (socket.timeout, OSError):
@@ -87,17 +95,26 @@ class EmulatorServer:
                 with self._lock:  # immediate handover: the previous client is dropped
                     old, self._exclusive = self._exclusive, conn
                 if old is not None:
-                    try:
-                        old.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-            t = threading.Thread(target=self._client, args=(conn,), daemon=True,
+                    _hang_up(old)
+            client = _Client(conn)
+            t = threading.Thread(target=self._client, args=(client,), daemon=True,
                                  name=f"hil-serve-{self.name}-{self.connections}")
             with self._lock:
-                self._clients = {c for c in self._clients if c.is_alive()} | {t}
+                self._clients = {c: k for c, k in self._clients.items() if c.is_alive()}
+                self._clients[t] = client
             t.start()
 
-    def _client(self, conn: socket.socket) -> None:
+    def _reap_idle(self) -> None:
+        """Hang up connections silent for longer than `idle_timeout_s` (their threads block
+        in recv without a timeout, so the accept loop's poll tick watches them)."""
+        now = time.monotonic()
+        with self._lock:
+            idle = [c for c in self._clients.values() if now - c.last > self.idle_timeout_s]
+        for c in idle:
+            _hang_up(c.sock)
+
+    def _client(self, client: "_Client") -> None:
+        conn = client.sock
         with conn:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if hasattr(self.emulator, "new_session"):
@@ -106,35 +123,35 @@ class EmulatorServer:
             else:
                 self.emulator.reset_connection()
                 feed, poll, due = self.emulator.feed, (lambda: b""), (lambda: None)
-            last = time.monotonic()
-            timeout = _POLL_S
-            conn.settimeout(timeout)
-            while not self._stop.is_set():
-                d = due()
-                want = _POLL_S if d is None else min(_POLL_S, max(d - time.monotonic(), 1e-3))
-                if want != timeout:  # settimeout is a syscall: only when it changes
-                    timeout = want
-                    conn.settimeout(timeout)
-                out = b""
+            # blocking recv (one syscall per read; a timeout costs a poll() before every
+            # recv and send): a timeout only while held data wait for their due time;
+            # stop() and the idle reaper hang the socket up to end the thread
+            timeout: float | None = None
+            conn.settimeout(None)
+            recv, sendall, monotonic = conn.recv, conn.sendall, time.monotonic
+            d = None   # due time of held data: changes only by this loop's feed and poll
+            while True:
+                if d is not None or timeout is not None:
+                    want = None if d is None else min(_POLL_S, max(d - monotonic(), 1e-3))
+                    if want != timeout:
+                        timeout = want
+                        conn.settimeout(timeout)
                 try:
-                    data = conn.recv(RECV_CHUNK)
+                    data = recv(RECV_CHUNK)
                 except socket.timeout:
                     data = None
                 except OSError:
                     return
-                if data == b"":
+                if not data and (data == b"" or self._stop.is_set()):
                     return
+                out = b""
                 try:
                     if data:
-                        last = time.monotonic()
-                        if _QUICKACK is not None:  # ack at once: a client's Nagle never waits
-                            try:
-                                conn.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-                            except OSError:
-                                pass
+                        client.last = monotonic()
                         out = feed(data)
                     if d is not None or due() is not None:
                         out += poll()
+                        d = due()
                 except ConnectionError as exc:
                     log.info("%s: dropping connection: %s", self.name, exc)
                     return
@@ -143,8 +160,31 @@ class EmulatorServer:
                     return
                 if out:
                     try:
-                        conn.sendall(out)
+                        sendall(out)  # one send per reply; it carries the ACK of the command
                     except OSError:
                         return
-                elif data is None and time.monotonic() - last > self.idle_timeout_s:
-                    return
+                elif data and _QUICKACK is not None:
+                    # nothing to answer (a write-only command, half a line): ack at once, so a
+                    # client's Nagle never waits for the delayed ACK before its next command
+                    try:
+                        conn.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                    except OSError:
+                        pass
+
+
+class _Client:
+    """One served connection and when it last sent something (for the idle reaper)."""
+
+    __slots__ = ("sock", "last")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.last = time.monotonic()
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Shut a connection down (its thread's recv returns b"" and the thread ends)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

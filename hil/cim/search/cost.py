@@ -8,9 +8,9 @@ formulas; this module only sums it over layers and caches per-layer values:
 - ``latency="compute"``: weights resident (a non-volatile macro large enough for the whole
   network): ``repeat·executes·t_x`` only, so input widths dominate.
 
-Energy per inference (reported, not optimised): MACs × the card's int4 energy per MAC scaled
-by ``w·a/16`` — the scaling the unit cards state for bit-serial inputs on bit-sliced weights
-("energy ∝ a_bits·w_bits").
+Energy per inference (reported, not optimised): MACs ×
+:meth:`hil.cim.units.Unit.energy_per_mac_bits_J` (the cost model's one implementation: the
+card's int4 energy per MAC scaled by ``w·a/16``, "energy ∝ a_bits·w_bits").
 """
 from __future__ import annotations
 
@@ -55,11 +55,10 @@ class CostModel:
         """Compute energy of one inference (see the module docstring); NaN if the card has
         no int4 energy."""
         try:
-            e4 = self.unit.energy_per_mac_J("int4")
+            return float(sum(ly.macs * self.unit.energy_per_mac_bits_J(w, a)
+                             for ly, (w, a) in zip(self.space.layers, config)))
         except Exception:  # noqa: BLE001 - a card without int4 figures: energy unknown
             return float("nan")
-        return float(sum(ly.macs * e4 * w * a / 16.0
-                         for ly, (w, a) in zip(self.space.layers, config)))
 
     def layer_latency_s(self, index: int, pair: Pair) -> float:
         """Latency of layer ``index`` at ``pair = (w_bits, a_bits)``."""

@@ -15,6 +15,10 @@ forward pass is run:
   logits can differ in the last bits (relative ~1e-6 in float32); an argmax, hence an
   accuracy, changes only if two logits of one sample tie within that.
 
+On the CPU the evaluator also makes glibc keep freed memory in the process
+(`sim_backends.arrays.base.keep_freed_memory`): each forward allocates and frees MB-sized
+activations, which by default are fresh mmaps faulted in again per instance.
+
 Which one is faster depends on the model (`benchmarks/bench_mc.py`, same run, same seeds):
 on the digits CNN and the VeRA+ CNN the loop wins (vmap turns each convolution into a
 grouped one, which oneDNN runs 1.5-2x slower than a plain channels-last convolution per
@@ -66,9 +70,16 @@ class InstanceEvaluator:
         first = next(iter(model.parameters()), None)
         self.device = first.device if first is not None else torch.device("cpu")
         self.x, self.y = x.to(self.device), y.to(self.device)
-        # oneDNN's native layout for convolutions on the CPU (see module docstring)
+        if self.device.type == "cpu":
+            # every forward allocates and frees MB-sized activations: with glibc's default
+            # mmap threshold each is a fresh mmap whose pages fault in again (2/3 of the
+            # time of a VeRA+ instance was system time); keep freed memory for reuse
+            from sim_backends.arrays.base import keep_freed_memory
+            keep_freed_memory()
+        # oneDNN's native layout for convolutions on the CPU (see module docstring); any
+        # 4-D parameter counts (a VeRA+ layer holds its kernel without being an nn.Conv2d)
         self.channels_last = (self.x.dim() == 4 and self.device.type == "cpu"
-                              and any(isinstance(m, nn.Conv2d) for m in model.modules()))
+                              and any(p.dim() == 4 for p in model.parameters()))
         self.x_loop = (self.x.contiguous(memory_format=torch.channels_last)
                        if self.channels_last else self.x)
         self.params = {k: v.detach() for k, v in model.named_parameters()}
