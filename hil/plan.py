@@ -273,19 +273,16 @@ def compile_plan(mask: np.ndarray, amplitude_V: Any, card: Mapping[str, Any], sc
                 add(np.flatnonzero(mask[r0:r1].any(axis=0 if by_cols else 1)),
                     1 if c > 0 else -1, abs(c), r0)
             continue
-        for pol in (1, -1):
-            sel = sub > 0 if pol > 0 else sub < 0
-            if not sel.any():
-                continue
-            vals = np.abs(sub[sel])
-            present = np.flatnonzero(np.bincount(vals))
-            if present.size <= 64:     # few levels: one comparison each
-                for lv in present:
-                    add(np.flatnonzero((sub == pol * lv).any(axis=1)), pol, lv, r0)
-            else:                      # many levels: sort the distinct (level, line) pairs
-                ln, _ = np.nonzero(sel)
-                key = np.unique(vals.astype(np.int64) * np.int64(sub.shape[0]) + ln)
-                add(key % sub.shape[0], pol, key // sub.shape[0], r0)
+        from hil.plan_kernel import level_lines
+        max_code = int(np.abs(sub).max()) if sub.size else 0
+        up, on_up, down, on_down = level_lines(sub, max_code)
+        for pol, present, on in ((1, up, on_up), (-1, down, on_down)):
+            if present.size <= 64:     # few levels: the lines of each level in turn
+                for j, lv in enumerate(present):
+                    add(np.flatnonzero(on[:, j]), pol, lv, r0)
+            else:                      # many levels: (level, line) pairs, level-major
+                lv_j, ln = np.nonzero(on.T)
+                add(ln, pol, present[lv_j], r0)
     cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.empty(0, dt))
     return PulsePlan(scheme=scheme, shape=shape, width_s=width_s, codes=codes,
                      line=cat(lines, np.int64), polarity=cat(pols, np.int8), code=cat(cds, np.int64),
