@@ -247,13 +247,21 @@ def compile_plan(mask: np.ndarray, amplitude_V: Any, card: Mapping[str, Any], sc
     shape = (int(mask.shape[0]), int(mask.shape[1]))
     levels = scheme_levels(card, scheme)
     width_s = float(width_s)
-    raw = dac_codes(amplitude_V, shape)
-    scalar = not any(raw.strides)
-    if scalar:                        # one amplitude: one phase, one level
-        c = int(raw.flat[0])
-        codes = np.where(mask, np.int32(c), np.int32(0)) if c else np.zeros(shape, np.int32)
+    amp = np.asarray(amplitude_V)
+    if amp.shape == shape and amp.dtype == np.float64:    # a per-cell map: one fused pass
+        from hil.plan_kernel import masked_codes
+        scalar = False
+        codes, finite = masked_codes(amp, mask, DAC_RESOLUTION_V)
+        if not finite:
+            raise ParameterError("amplitude_V must be finite")
     else:
-        codes = np.where(mask, raw, 0).astype(np.int32)
+        raw = dac_codes(amplitude_V, shape)
+        scalar = not any(raw.strides)
+        if scalar:                        # one amplitude: one phase, one level
+            c = int(raw.flat[0])
+            codes = np.where(mask, np.int32(c), np.int32(0)) if c else np.zeros(shape, np.int32)
+        else:
+            codes = np.where(mask, raw, 0).astype(np.int32)
     if row_block is not None and (int(row_block) < 1 or scheme == "h1e1t-cols"):
         raise ParameterError(f"row_block {row_block!r}: needs a row-wise scheme and >= 1 row")
     blocks = [(0, shape[0])] if row_block is None else [
