@@ -70,6 +70,14 @@ def _program_extremes(mask: np.ndarray, amplitude_V: Any) -> tuple[float | None,
     `Backend.pulse_cells` request (None where there is none; NaN for a non-finite one)."""
     m = np.asarray(mask, bool)
     a = np.asarray(amplitude_V, dtype=np.float64)
+    if a.ndim == 2 and a.shape == m.shape:      # a per-cell map: one pass, no gathers
+        from hil.plan_kernel import masked_extremes
+        pos, neg, n, finite = masked_extremes(a, m)
+        if n == 0:
+            return None, None
+        if not finite:
+            return float("nan"), None
+        return (pos if pos > 0 else None, neg if neg > 0 else None)
     sel = np.broadcast_to(a, m.shape)[m] if a.ndim else np.full(int(m.any()), float(a))
     if sel.size == 0:
         return None, None

@@ -60,3 +60,22 @@ def level_lines(codes: np.ndarray, max_code: int) -> tuple[np.ndarray, np.ndarra
     ups = np.flatnonzero(seen[max_code + 1:]) + 1
     downs = np.flatnonzero(seen[:max_code][::-1]) + 1
     return ups, on[:, :n_pos], downs, on[:, n_pos:n_pos + n_neg]
+
+
+@njit(cache=True, nogil=True)
+def masked_extremes(amplitude_V: np.ndarray, mask: np.ndarray) -> tuple[float, float, int, bool]:
+    """(largest positive amplitude, largest negative magnitude, cells selected, all selected
+    amplitudes finite) over the cells where ``mask``; 0.0 where a polarity has none."""
+    pos = 0.0
+    neg = 0.0
+    n = 0
+    finite = True
+    for i in range(amplitude_V.shape[0]):
+        for j in range(amplitude_V.shape[1]):
+            if mask[i, j]:
+                a = amplitude_V[i, j]
+                n += 1
+                finite &= np.isfinite(a)
+                pos = max(pos, a)
+                neg = max(neg, -a)
+    return pos, neg, n, finite
