@@ -14,12 +14,12 @@ cell at the same tolerance, on the ECRAM (H-1E1T) and HfOx RRAM (1T1R) cards.
 
 Status (issue 14): the row phases and reads are fused numba kernels (`ecram_kernels`), the
 verify decision is one fused pass (`ispp_kernel`), normal draws are inverse-CDF from the
-bit stream (`fastmath`), the plan's (level, line) grouping is one pass (`hil.plan_kernel`).
-Measured 2026-12-02 (``--size 2048 --baseline --repeats 1``, load 0.9-1.0): this tree wall
-35.4 s (user 33.0, sys 2.0), RSS 928 MB, 99.976 % converged; 462508a wall 90.7 s (user 66.2,
-sys 23.8), RSS 877 MB, 99.996 % converged; ratio 2.56x wall, 2.57x user+sys, sys 5.7 % of
-wall.  Short of the 4x / sys < 5 % target; known hot spots: `dac_codes` and the masked code
-map in `compile_plan`, the limit pre-check (`_program_extremes`), checkpoints per batch.
+bit stream (`fastmath`), plan compilation and the limit pre-check are fused passes
+(`hil.plan_kernel`).  Measured 2026-12-02 (``--size 2048 --baseline --repeats 1``, load
+1.1-1.4): this tree wall 30.5 s (user 28.4, sys 1.9), RSS 928 MB, 99.976 % converged;
+462508a wall 88.1 s (user 64.8, sys 23.2), RSS 877 MB, 99.996 % converged; ratio 2.89x
+wall, 2.90x user+sys, sys 6.2 % of wall.  Short of the 4x / sys < 5 % target; next hot
+spots: the row phases and the verify decision, checkpoints per batch.
 ``--strategies`` also prints the ECRAM floor (`top_only_floor`): 9.26 pulses = 0.47x ISPP
 at 128 x 128, against adaptive 0.71x (RRAM: adaptive 0.45x).
 
