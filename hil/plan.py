@@ -247,9 +247,10 @@ def compile_plan(mask: np.ndarray, amplitude_V: Any, card: Mapping[str, Any], sc
     shape = (int(mask.shape[0]), int(mask.shape[1]))
     levels = scheme_levels(card, scheme)
     width_s = float(width_s)
+    from hil.plan_kernel import level_lines, masked_codes   # numba: loaded on first use
+
     amp = np.asarray(amplitude_V)
     if amp.shape == shape and amp.dtype == np.float64:    # a per-cell map: one fused pass
-        from hil.plan_kernel import masked_codes
         scalar = False
         codes, finite = masked_codes(amp, mask, DAC_RESOLUTION_V)
         if not finite:
@@ -281,7 +282,6 @@ def compile_plan(mask: np.ndarray, amplitude_V: Any, card: Mapping[str, Any], sc
                 add(np.flatnonzero(mask[r0:r1].any(axis=0 if by_cols else 1)),
                     1 if c > 0 else -1, abs(c), r0)
             continue
-        from hil.plan_kernel import level_lines
         max_code = int(np.abs(sub).max()) if sub.size else 0
         up, on_up, down, on_down = level_lines(sub, max_code)
         for pol, present, on in ((1, up, on_up), (-1, down, on_down)):

@@ -100,7 +100,7 @@ class WriteVerify(Protocol):
         # round 0 reads, rounds 1.. pulse and verify.  Adaptive levels differ from cell to cell,
         # so with one amplitude per row and phase its cells wait rounds more often than ISPP's:
         # twice the rounds, the same max_pulses per cell.
-        adaptive = self.values.get("strategy") == "adaptive" and self.values.get("row_amplitude") == "max"
+        adaptive = self.p.strategy == "adaptive" and self.p.row_amplitude == "max"
         return self.p.max_pulses * (2 if adaptive else 1) + 1
 
     def start(self, run: "Run") -> None:

@@ -54,7 +54,8 @@ def run_partition(args: argparse.Namespace) -> int:
                       objective=args.objective, inferences_per_load=args.inferences_per_load,
                       capacity_bits=parse_capacity(args.capacity), progress=not args.no_progress)
     gap = greedy_gap(p, budget)
-    z = getattr(args, "z", Z_ONE_SIDED_95)
+    z = getattr(args, "z", None)
+    z = Z_ONE_SIDED_95 if z is None else z
     best = partition(model, data, p, budget, em, solver=args.solver, n=args.n, z=z)
     base = {}
     for kind in ("sram-cim", "digital"):

@@ -116,9 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--units", nargs="+", metavar="CARD", help="unit cards (default: the three bundled)")
     q.add_argument("--inferences-per-load", type=float, default=1.0,
                    help="inferences per weight load of volatile units (default 1)")
-    q.add_argument("--z", type=float, default=1.6449,
-                   help="budget checked on mean + z·σ/√n of the MC drops (default 1.6449: "
-                        "one-sided 95 %%; 0 = the mean)")
+    q.add_argument("--z", type=float, default=None,
+                   help="budget checked on mean + z·σ/√n of the MC drops (default: the one-sided "
+                        "95 %% normal quantile, hil.cim.partition.Z_ONE_SIDED_95; 0 = the mean)")
     _common(q, "partition")
     q.set_defaults(func=partition_main)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from functools import lru_cache
 
 from hil.errors import HilError, StationError
 from sim_backends.emulators.b1500_learn import LearnMixin
@@ -52,15 +53,10 @@ ERRORS = {
 }
 
 
-_HANDLERS: dict[str, str] = {}
-
-
+@lru_cache(maxsize=256)
 def _handler_name(header: str) -> str:
     """``*IDN?`` -> ``cmd_STARIDNq`` (the method that handles a header), memoised."""
-    name = _HANDLERS.get(header)
-    if name is None:
-        name = _HANDLERS.setdefault(header, "cmd_" + header.replace("*", "STAR").replace("?", "q"))
-    return name
+    return "cmd_" + header.replace("*", "STAR").replace("?", "q")
 
 
 def parse_unt(unt: str) -> dict[int, str]:
@@ -129,23 +125,9 @@ class B1500Emulator(LearnMixin, MeasureMixin, SmuMixin, SpguMixin, LineEmulator)
         return None
 
     def handle(self, line: str) -> "str | Deferred | None":
-        cmds = parse_line(line)   # cached: a repeated line is parsed once
-        if len(cmds) == 1 and cmds[0].__class__ is not int:
-            # one command (a spot query, most of a bench script): its reply is the line's
-            cmd = cmds[0]
-            try:
-                fn = getattr(self, _HANDLERS.get(cmd.header) or _handler_name(cmd.header), None)
-                if fn is None:
-                    raise FlexError(100)
-                return fn(cmd.params)
-            except FlexError as e:
-                self.errors.append(e.code)
-            except (HilError, ValueError):  # the physics refused the values
-                self.errors.append(120)
-            return None
         replies: list[str] = []
         data: list[str] = []
-        for cmd in cmds:
+        for cmd in parse_line(line):   # cached: a repeated line is parsed once
             try:
                 if cmd.__class__ is int:
                     raise FlexError(cmd)

@@ -45,17 +45,6 @@ class Sweep:
         return f + f[::-1] if self.mode in (3, 4) else f
 
 
-_PORTS: dict[int, str] = {}
-
-
-def _smu_port(ch: int) -> str:
-    """Bench port of SMU channel ``ch`` (``SMU4``), memoised: asked on every spot query."""
-    port = _PORTS.get(ch)
-    if port is None:
-        port = _PORTS.setdefault(ch, f"SMU{ch}")
-    return port
-
-
 class MeasureMixin:
     """Handlers for the measurement commands."""
 
@@ -80,7 +69,7 @@ class MeasureMixin:
         s = self.smu[ch]
         if kind == "V":
             return "N", s.value if s.mode == "V" else 0.0
-        i = self.bench.current(_PORTS.get(ch) or _smu_port(ch))
+        i = self.bench.current(f"SMU{ch}")
         status = "N"
         if (self.faults.pending and self.faults.take("", ("compliance",))) \
                 or (s.mode == "V" and abs(i) > s.comp):
@@ -90,9 +79,7 @@ class MeasureMixin:
         return status, i
 
     def _d(self, status: str, ch: int, kind: str, value: float, source: bool = False) -> str:
-        """`flex_data.datum` in the present format (its two steps inlined: one per query)."""
-        decimals, head = fd.layout(self.fmt[0], status, ch, kind, source)
-        return head + fd.value_text(value, decimals)
+        return fd.datum(self.fmt[0], status, ch, kind, value, source)
 
     def _stamp(self, ch: int, t_s: float) -> list[str]:
         return [self._d("N", ch, "T", t_s)] if self.tsc else []

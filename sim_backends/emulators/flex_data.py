@@ -45,7 +45,7 @@ def value_text(value: float, decimals: int = 3) -> str:
     """``5e-12`` -> ``+005.000E-12`` (3 decimals) / ``+005.0000E-12`` (4 decimals)."""
     a = abs(value)
     if not a < DUMMY:   # also NaN and inf: data without meaning
-        return _DUMMY_TEXT[decimals] if decimals in _DUMMY_TEXT else _text(199.999, 99, decimals)
+        return _text(199.999, 99, decimals)
     if a == 0:
         return _text(0.0, 0, decimals)
     exp = math.floor(math.log10(a))
@@ -55,7 +55,7 @@ def value_text(value: float, decimals: int = 3) -> str:
     if abs(mant) >= 999.99 and round(abs(mant), decimals) >= 1000.0:
         exp += 3
         mant = value / _POW10[exp]
-    return "%+0*.*fE%+03d" % (5 + decimals, decimals, mant, exp)
+    return _text(mant, exp, decimals)
 
 
 def _text(mant: float, exp: int, decimals: int) -> str:
@@ -65,7 +65,6 @@ def _text(mant: float, exp: int, decimals: int) -> str:
 
 #: 10 ** e for every engineering exponent of a finite float (the values ``10.0 ** e`` gives)
 _POW10 = {e: 10.0 ** e for e in range(-327, 309, 3)}
-_DUMMY_TEXT = {d: _text(199.999, 99, d) for d in (3, 4)}
 
 
 def datum(fmt: int, status: str, channel: int, kind: str, value: float,

@@ -145,8 +145,6 @@ class LineEmulator:
             self.session = self._default
         if reply is None:
             return b""
-        if reply.__class__ is str and not self.faults.pending and not s.pending:
-            return (reply + self.terminator).encode("ascii")   # `_encode` without faults
         if isinstance(reply, Deferred):
             data = self._encode(reply.text, raw)
             if s.hold_s > 0:
