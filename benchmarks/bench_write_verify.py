@@ -12,16 +12,23 @@ ratios (same script, interleaved, load average noted).
 ``--strategies``: ISPP against the adaptive strategy (`protocols.adaptive`), mean pulses per
 cell at the same tolerance, on the ECRAM (H-1E1T) and HfOx RRAM (1T1R) cards.
 
-Status (issue 14): the row phases and reads are fused numba kernels (`ecram_kernels`), the
-verify decision is one fused pass (`ispp_kernel`), normal draws are inverse-CDF from the
-bit stream (`fastmath`), plan compilation and the limit pre-check are fused passes
-(`hil.plan_kernel`).  Measured 2026-12-02 (``--size 2048 --baseline --repeats 1``, load
-1.1-1.4): this tree wall 30.5 s (user 28.4, sys 1.9), RSS 928 MB, 99.976 % converged;
-462508a wall 88.1 s (user 64.8, sys 23.2), RSS 877 MB, 99.996 % converged; ratio 2.89x
-wall, 2.90x user+sys, sys 6.2 % of wall.  Short of the 4x / sys < 5 % target; next hot
-spots: the row phases and the verify decision, checkpoints per batch.
-``--strategies`` also prints the ECRAM floor (`top_only_floor`): 9.26 pulses = 0.47x ISPP
-at 128 x 128, against adaptive 0.71x (RRAM: adaptive 0.45x).
+Status (issue 14): the row phases and reads are fused numba kernels (`ecram_kernels`), split
+over the kernel threads (`hil.threads`, nogil workers, results independent of the thread
+count); normal draws are inverse-CDF from PCG64 stepped inside the kernels
+(`sim_backends.devices.normals`, numpy's stream bit for bit); the verify decision and the
+pulse maps are fused row passes (`ispp_kernel`), plan compilation and the limit pre-check
+too (`hil.plan_kernel`); commits read and journal old pages in runs (`hil.store.pagefile`).
+Measured 2026-12-02 17:31 (``--size 2048 --baseline --repeats 1``, load 0.4-0.9, 2 cores):
+this tree wall 13.3 s (user 18.4, sys 1.9), RSS 936 MB, 99.976 % converged; 462508a wall
+82.3 s (user 61.1, sys 20.9), RSS 877 MB, 99.996 %; ratio 6.20x wall, 4.05x user+sys.
+With NUMBA_NUM_THREADS=1 about 21 s (~4.2x).  System time is 14 % of wall (target < 5 %):
+first-touch page faults of the ~0.9 GB working set (setup, first rounds, final results)
+and the checkpoint commits (5 x ~85 MB, journaled), no longer per-round churn.
+``--strategies`` (128 x 128, load 1.6, 2026-12-02): ECRAM adaptive 7.83 vs ISPP 19.67 mean pulses
+= 0.40x (pulse-on time 25.3 vs 39.3 ms per cell = 0.64x; 99.994 % converged) with the card's
+longer pulses past the 12 V top (width_max_s = 16 ms); on the ladder alone 0.71x, against a
+floor at the ISPP width (`top_only_floor`, every pulse 12 V / 2 ms) of 9.26 pulses = 0.47x.
+RRAM 1T1R adaptive 13.60 vs 30.48 = 0.45x (99.933 % vs 99.853 % converged).
 
 Run:  python benchmarks/bench_write_verify.py [--size 2048] [--loop-size 16] [--row-amplitude max]
       python benchmarks/bench_write_verify.py --size 1024 --baseline --repeats 2
@@ -88,6 +95,7 @@ a = run.dataset_attrs("results/convergence_rate")
 print(json.dumps({"wall_s": wall, "user_s": r1.ru_utime - r0.ru_utime, "sys_s": r1.ru_stime - r0.ru_stime,
                   "rss_MB": r1.ru_maxrss / 1024, "rate_working": float(a["rate_working"]),
                   "mean_pulses": float(a["mean_pulses"]), "max_pulses": int(a["max_pulses"]),
+                  "pulse_time_s": float(a.get("mean_pulse_time_s", "nan")),
                   "rounds": len(run.read_result("history")) - 1}))
 """
 
@@ -135,14 +143,23 @@ def report_baseline(n: int, res: dict[str, list[dict[str, float]]]) -> None:
 def compare_strategies(n: int) -> None:
     """ISPP vs adaptive: mean pulses per cell at the same tolerance, ECRAM and RRAM."""
     for array in ("h1e1t", "1t1r"):
-        r = {s: run_child(n, ROOT, array, {"strategy": s}) for s in ("ispp", "adaptive")}
+        width = preset(load_card("ecram_wox_lipon" if array == "h1e1t" else "rram_hfox_1t1r"), "ispp.width_s")
+        runs = {"ispp": {"strategy": "ispp"}, "adaptive": {"strategy": "adaptive"}}
+        if array == "h1e1t":    # the card's longer pulses past the ladder top, and the ladder alone
+            runs["adaptive, ladder only"] = {"strategy": "adaptive", "width_max_s": width}
+        r = {s: run_child(n, ROOT, array, p) for s, p in runs.items()}
         for s, v in r.items():
-            print(f"{array} {n}x{n} {s:9s}: {100 * v['rate_working']:.3f} % converged, mean "
-                  f"{v['mean_pulses']:.2f} / max {v['max_pulses']} pulses, {v['rounds']} rounds")
-        print(f"  adaptive / ISPP mean pulses: {r['adaptive']['mean_pulses'] / r['ispp']['mean_pulses']:.2f}")
+            print(f"{array} {n}x{n} {s:22s}: {100 * v['rate_working']:.3f} % converged, mean "
+                  f"{v['mean_pulses']:.2f} / max {v['max_pulses']} pulses, pulse-on time "
+                  f"{1e3 * v['pulse_time_s']:.3g} ms per cell, {v['rounds']} rounds")
+        for s in r:
+            if s != "ispp":
+                print(f"  {s} / ISPP: mean pulses {r[s]['mean_pulses'] / r['ispp']['mean_pulses']:.2f}, "
+                      f"pulse-on time {r[s]['pulse_time_s'] / r['ispp']['pulse_time_s']:.2f}")
         if array == "h1e1t":
-            print(f"  floor (every pulse at the ladder top, no approach pulse): {top_only_floor(n):.2f} pulses "
-                  f"= {top_only_floor(n) / r['ispp']['mean_pulses']:.2f} x ISPP")
+            floor = top_only_floor(n, width_s=width)
+            print(f"  floor at the ISPP width (every pulse 12 V / {1e3 * width:g} ms, no approach pulse): "
+                  f"{floor:.2f} pulses = {floor / r['ispp']['mean_pulses']:.2f} x ISPP")
 
 
 def top_only_floor(n: int, v_top_V: float = 12.0, width_s: float = 2e-3) -> float:

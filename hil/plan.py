@@ -252,10 +252,11 @@ def compile_plan(mask: np.ndarray, amplitude_V: Any, card: Mapping[str, Any], sc
     amp = np.asarray(amplitude_V)
     if amp.shape == shape and amp.dtype == np.float64:    # a per-cell map: one fused pass
         scalar = False
-        codes, finite = masked_codes(amp, mask, DAC_RESOLUTION_V)
+        codes, finite, row_max = masked_codes(amp, mask, DAC_RESOLUTION_V)
         if not finite:
             raise ParameterError("amplitude_V must be finite")
     else:
+        row_max = None
         raw = dac_codes(amplitude_V, shape)
         scalar = not any(raw.strides)
         if scalar:                        # one amplitude: one phase, one level
@@ -282,7 +283,12 @@ def compile_plan(mask: np.ndarray, amplitude_V: Any, card: Mapping[str, Any], sc
                 add(np.flatnonzero(mask[r0:r1].any(axis=0 if by_cols else 1)),
                     1 if c > 0 else -1, abs(c), r0)
             continue
-        max_code = int(np.abs(sub).max()) if sub.size else 0
+        if not sub.size:
+            max_code = 0
+        elif row_max is not None:     # |code| maxima of the fused pass (rows; one block if by_cols)
+            max_code = int(row_max[r0:r1].max())
+        else:
+            max_code = int(np.abs(sub).max())
         up, on_up, down, on_down = level_lines(sub, max_code)
         for pol, present, on in ((1, up, on_up), (-1, down, on_down)):
             if present.size <= 64:     # few levels: the lines of each level in turn

@@ -3,7 +3,10 @@
 After every batch the buffered events/maps, the pulse ledger and a checkpoint (protocol
 state, backend state, last completed step) are committed as one atomic, durable commit
 (`hil.store`), so a crash or SIGKILL at any moment loses at most the batch in flight and
-`resume` continues with exactly the events an uninterrupted run would have.
+`resume` continues with exactly the events an uninterrupted run would have.  A batch is
+committed early once it has run ``checkpoint_s`` of wall time (default: the protocol's,
+60 s), so slow steps never put more than that at risk; where the commits fall does not
+change the run's results.
 
 - Ctrl-C, SIGTERM and SIGHUP finish the current batch, commit it, mark the file
   ``interrupted`` and raise `RunInterrupted` (exit 128 + signal); a second one stops the
@@ -86,7 +89,8 @@ def _stop_signals() -> Iterator[_Stop]:
 def run_protocol(protocol: str | type[Protocol], backend: Backend, out: str | Path,
                  params: dict[str, Any] | None = None, *, station: "Station | None" = None,
                  overwrite: bool = False, progress: bool = True,
-                 batch_steps: int | None = None, fsync: bool = True) -> Path:
+                 batch_steps: int | None = None, checkpoint_s: float | None = None,
+                 fsync: bool = True) -> Path:
     """Run ``protocol`` on ``backend`` into a new run file ``out``; returns its path.
 
     ``station`` gives the provenance stored in the file (its TOML text and seed; `resume`
@@ -100,6 +104,8 @@ def run_protocol(protocol: str | type[Protocol], backend: Backend, out: str | Pa
     check_output_path(out, overwrite)
     if batch_steps is not None and int(batch_steps) < 1:
         raise RunFileError(f"batch_steps={batch_steps!r}; allowed: an integer >= 1")
+    if checkpoint_s is not None and not float(checkpoint_s) >= 0:
+        raise RunFileError(f"checkpoint_s={checkpoint_s!r}; allowed: a wall time >= 0 s")
     _warn_free_space(proto, backend, out)
     seed = getattr(backend, "seed", None)
     if seed is None and station is not None:
@@ -108,6 +114,8 @@ def run_protocol(protocol: str | type[Protocol], backend: Backend, out: str | Pa
              "pulse_count_start": _count(backend), "n_steps": int(proto.n_steps())}
     if batch_steps is not None:
         extra["batch_steps"] = int(batch_steps)
+    if checkpoint_s is not None:
+        extra["checkpoint_s"] = float(checkpoint_s)
     run = Run.create(out, protocol=cls.name, params=proto.values,
                      station_text=station.text if station is not None else "",
                      backend=backend.kind, device=backend.device, seed=seed,
@@ -122,7 +130,7 @@ def run_protocol(protocol: str | type[Protocol], backend: Backend, out: str | Pa
             _stopped(run, "failed", f"{type(exc).__name__} before the first step: {exc}", -1)
             raise
         return _drive(proto, run, backend, stop, first_step=0, progress=progress,
-                      batch_steps=batch_steps)
+                      batch_steps=batch_steps, checkpoint_s=checkpoint_s)
 
 
 def resume(path: str | Path, *, progress: bool = True, backend: Backend | None = None,
@@ -172,7 +180,7 @@ def _resume(run: Run, attrs: dict[str, Any], backend: Backend, progress: bool,
     run.commit()
     run.set_status("running", f"resumed after step {step}", inflight="")
     return _drive(proto, run, backend, stop, first_step=first, progress=progress,
-                  batch_steps=attrs.get("batch_steps"))
+                  batch_steps=attrs.get("batch_steps"), checkpoint_s=attrs.get("checkpoint_s"))
 
 
 def _true_time(backend: Backend, attrs: dict[str, Any], cp: dict[str, Any]) -> float | None:
@@ -233,9 +241,11 @@ def _count(backend: Backend) -> int | None:
 
 
 def _drive(proto: Protocol, run: Run, backend: Backend, stop: _Stop, *, first_step: int,
-           progress: bool, batch_steps: int | None) -> Path:
+           progress: bool, batch_steps: int | None, checkpoint_s: float | None = None) -> Path:
     n = proto.n_steps()
     per_batch = 1 if backend.device_persists else max(1, int(batch_steps or proto.batch_steps))
+    interval_s = float(proto.checkpoint_s if checkpoint_s is None else checkpoint_s)
+    t_commit = time.monotonic()
     kill_after = os.environ.get(KILL_ENV)
     bar = tqdm(total=n, initial=first_step, desc=proto.name, unit="step", disable=not progress,
                dynamic_ncols=True, leave=False)
@@ -253,10 +263,13 @@ def _drive(proto: Protocol, run: Run, backend: Backend, stop: _Stop, *, first_st
                 before = None
                 i += 1
                 bar.update(1)
+                if i <= last and time.monotonic() - t_commit >= interval_s:
+                    last = i - 1     # a long batch: commit what it has done
             for message in backend.fault_events():
                 run.log_fault(last, message)
             run.commit({"step": last, "protocol": proto.state_dict(),
                         "backend": backend.state_dict(), "pulse_count": _count(backend)})
+            t_commit = time.monotonic()
             if kill_after is not None and last // per_batch == int(kill_after):
                 os.kill(os.getpid(), signal.SIGKILL)
             if stop.signum and i < n:

@@ -20,6 +20,16 @@ verify reads around each pulse, with no device model:
   the array's responses (their 75th percentile, normalised to level 0 by the slope: a
   cautious prior), and before any slope is known it climbs ``CLIMB`` ladder steps per
   pulse without response, or steps by the ratio rule (need / dG > 2: up, < 1: down).
+* Longer pulses past the ladder top (``width_steps`` > 0): above the top amplitude the
+  levels go on as the top amplitude at 2, 4, ... 2^width_steps times the ISPP width (the
+  protocol derives ``width_steps`` from its ``width_max_s``, which the device card's and the
+  station's width limits bound).  A far-off cell then needs fewer pulses, each longer: what
+  a bench saves is the per-pulse cost (verify read, relay switching, setup), not pulse-on
+  time.  The Newton step runs on the piecewise-linear response coordinate
+  u(k) = s_a min(k, top) + s_w max(k - top, 0): ``s_a`` is the amplitude slope above,
+  ``s_w`` the response per width doubling, learned the same way from cells that responded
+  at two widths at the top amplitude, and ln 2 (a change proportional to the pulse time)
+  until it is.
   The distance aimed at is the distance to the aim point plus ``SLACK`` x the converge
   window (the change may end anywhere inside it).
 * Trust region: a cell's level moves at most ``TRUST`` ladder steps from one pulse to the
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hil.errors import ParameterError
 from protocols.ispp import IsppEngine, Ladder
 
 #: a change above this fraction of the cell's tolerance counts as a response to the pulse
@@ -53,6 +64,8 @@ SLACK = 0.5
 PRIOR_PERCENTILE = 75.0
 #: responses at two levels needed before the slope estimate is (re)set
 MIN_SLOPE_SAMPLES = 3
+#: response per width doubling assumed until measured: a change proportional to the pulse time
+WIDTH_SLOPE_PRIOR = float(np.log(2.0))
 
 
 class AdaptiveEngine(IsppEngine):
@@ -60,11 +73,17 @@ class AdaptiveEngine(IsppEngine):
     (see the module docstring); the same interface, results and checkpoint round trip."""
 
     _ARRAYS = IsppEngine._ARRAYS + ("last_level", "last_dir", "g_before", "last_move", "k_pot",
-                                    "lnm_pot", "k_dep", "lnm_dep", "waited", "g_last", "slope")
+                                    "lnm_pot", "k_dep", "lnm_dep", "waited", "g_last", "slope",
+                                    "slope_w", "width_units")
 
     def __init__(self, target_S: np.ndarray, tol_S: np.ndarray | float, pot: Ladder, dep: Ladder,
-                 max_pulses: int, stuck_after: int = 0, settle: float = 1.0, aim: float = 0.0) -> None:
+                 max_pulses: int, stuck_after: int = 0, settle: float = 1.0, aim: float = 0.0,
+                 width_steps: int = 0) -> None:
         super().__init__(target_S, tol_S, pot, dep, max_pulses, stuck_after, settle, aim)
+        if not 0 <= int(width_steps) <= 16:
+            raise ParameterError(f"width_steps={width_steps}: the pulse width doublings past the ladder "
+                                 "top must be an integer in 0..16")
+        self.width_steps = int(width_steps)
         n = self.target.size
         self.last_level = np.zeros(n, np.int16)          # level and direction of the last pulse
         self.last_dir = np.zeros(n, np.int8)
@@ -76,6 +95,30 @@ class AdaptiveEngine(IsppEngine):
         self.lnm_dep = np.full(n, np.nan, np.float32)
         self.waited = np.zeros(n, np.int16)              # rounds due a pulse without one
         self.slope = np.full(2, np.nan, np.float64)      # d ln dG / d level: potentiation, depression
+        self.slope_w = np.full(2, WIDTH_SLOPE_PRIOR)     # d ln dG / width doubling at the top amplitude
+        self.width_units = np.zeros(n, np.float32)       # pulse-on time so far, in ISPP widths
+
+    def _top(self, sign: int) -> int:
+        """Highest amplitude level of direction ``sign`` (the ladder top)."""
+        return self.pot.top if sign > 0 else self.dep.top
+
+    def _u(self, k: np.ndarray, sign: int) -> np.ndarray:
+        """Response coordinate of level ``k``: amplitude steps, then width doublings."""
+        top, j = self._top(sign), 0 if sign > 0 else 1
+        k = np.asarray(k, np.float64)
+        return self.slope[j] * np.minimum(k, top) + self.slope_w[j] * np.maximum(k - top, 0)
+
+    def _u_inv(self, u: np.ndarray, sign: int) -> np.ndarray:
+        """The highest level whose response coordinate is at most ``u`` (unbounded ends)."""
+        top, j = self._top(sign), 0 if sign > 0 else 1
+        s, s_w = self.slope[j], self.slope_w[j]
+        return np.where(u <= s * top, np.floor(u / s), top + np.floor((u - s * top) / s_w))
+
+    def width_factors(self, idx: np.ndarray) -> np.ndarray:
+        """Pulse width of cells ``idx`` at their current level, in units of the ISPP width:
+        1 on the ladder, 2^(level - top) above it."""
+        top = np.where(self.direction[idx] > 0, self.pot.top, self.dep.top)
+        return np.exp2(np.maximum(self.level[idx].astype(np.int64) - top, 0)).astype(np.float64)
 
     def _own(self, sign: int) -> tuple[np.ndarray, np.ndarray, int]:
         return (self.k_pot, self.lnm_pot, 0) if sign > 0 else (self.k_dep, self.lnm_dep, 1)
@@ -108,6 +151,7 @@ class AdaptiveEngine(IsppEngine):
     def count_pulses(self, idx: np.ndarray) -> None:
         """Record one pulse on cells ``idx`` at their current level and direction."""
         super().count_pulses(idx)
+        self.width_units[idx] += self.width_factors(idx)
         self.last_level[idx] = self.level[idx]
         self.last_dir[idx] = self.direction[idx]
         self.g_before[idx] = self.g_last[idx]
@@ -145,11 +189,16 @@ class AdaptiveEngine(IsppEngine):
             cells, k_now, ln_now = ii[sel], k[sel], np.log(m[sel])
             k_old = kk[cells].astype(np.int64)
             two = (k_old >= 0) & (k_old != k_now)
-            if np.count_nonzero(two) >= MIN_SLOPE_SAMPLES or (np.isnan(self.slope[j]) and two.any()):
-                s = np.median((ln_now[two] - lnm[cells[two]]) / (k_now[two] - k_old[two]))
-                if np.isfinite(s) and s > 0:       # smoothed over rounds
-                    old = self.slope[j]
-                    self.slope[j] = s if np.isnan(old) else 0.5 * (old + s)
+            top = self._top(sign)
+            # amplitude slope from pairs on the ladder, width slope from pairs at its top
+            amp = two & (k_old <= top) & (k_now <= top)
+            wid = two & (k_old >= top) & (k_now >= top)
+            for pair, slopes, unset in ((amp, self.slope, np.isnan(self.slope[j])), (wid, self.slope_w, False)):
+                if np.count_nonzero(pair) >= MIN_SLOPE_SAMPLES or (unset and pair.any()):
+                    s = np.median((ln_now[pair] - lnm[cells[pair]]) / (k_now[pair] - k_old[pair]))
+                    if np.isfinite(s) and s > 0:       # smoothed over rounds
+                        old = slopes[j]
+                        slopes[j] = s if np.isnan(old) else 0.5 * (old + s)
             kk[cells], lnm[cells] = k_now, ln_now
 
     def _choose(self, idx: np.ndarray, want: np.ndarray, err: np.ndarray, hit: np.ndarray) -> np.ndarray:
@@ -173,11 +222,12 @@ class AdaptiveEngine(IsppEngine):
             if np.isfinite(s):
                 # Newton step from the cell's last response; the array's responses as a prior
                 have = k_own >= 0
-                k_newton = np.where(have, k_own + np.floor((np.log(nd) - np.where(have, lnm[cells], 0.0)) / s), 0)
+                ln_own = np.where(have, lnm[cells], 0.0)
+                k_newton = np.where(have, self._u_inv(self._u(k_own, sign) + np.log(nd) - ln_own, sign), 0)
                 known = kk >= 0
                 if known.any():
-                    a = np.percentile(lnm[known] - s * kk[known], PRIOR_PERCENTILE)
-                    k_prior = np.floor((np.log(nd) - a) / s)
+                    a = np.percentile(lnm[known] - self._u(kk[known], sign), PRIOR_PERCENTILE)
+                    k_prior = self._u_inv(np.log(nd) - a, sign)
                 else:
                     k_prior = np.zeros(nd.size)
                 k = np.where(have, k_newton, k_prior)
@@ -197,7 +247,7 @@ class AdaptiveEngine(IsppEngine):
             # a cell that waited keeps its level (as ISPP)
             waiting = (self.last_dir[cells] == sign) & ~hit[sel] & (self.direction[cells] == sign)
             k = np.where(waiting, self.level[cells], k)
-            level[sel] = np.clip(k, 0, lad.top)
+            level[sel] = np.clip(k, 0, lad.top + self.width_steps)
         return level
 
     def _decide_active(self, idx: np.ndarray, g: np.ndarray) -> None:

@@ -7,7 +7,8 @@ limits; ``self.values`` is the same storage as a dict, never a copy), `validate`
 cross-parameter rules and raises, `setup` builds the state the steps need (masks, targets,
 programmers).  All of it happens before the runner creates the run file.  The
 runner calls ``start`` once for a new run, then ``step(i)`` for every step (appending events
-and maps to the run's buffer), commits a checkpoint after every ``batch_steps`` steps, and
+and maps to the run's buffer), commits a checkpoint after every ``batch_steps`` steps (and
+earlier when a batch has run ``checkpoint_s`` of wall time: slow steps lose little), and
 calls ``finish`` at the end.  Whatever a protocol keeps between steps must round-trip through
 ``state_dict``/``load_state_dict`` (numpy arrays and JSON values) so that a resumed run
 produces exactly the events an uninterrupted one would.
@@ -41,6 +42,8 @@ class Protocol(ABC):
     params: ClassVar[tuple[Param, ...]] = ()
     #: steps per committed batch (checkpoint interval); the runner may override
     batch_steps: ClassVar[int] = 10
+    #: wall time (s) after which a batch still running is committed early; the runner may override
+    checkpoint_s: ClassVar[float] = 60.0
     #: steps that only read may be retried after a transient transport error
     idempotent_steps: ClassVar[bool] = False
 

@@ -65,6 +65,27 @@ def row_max_level(idx: np.ndarray, level: np.ndarray, shape: tuple[int, int]) ->
     return idx[lv == np.repeat(top, np.diff(np.r_[starts, idx.size]))]
 
 
+@dataclass(frozen=True)
+class PulseRound:
+    """What `IsppEngine.pulse_maps` put in the maps: per row, the cells potentiated
+    (``n_up``) and depressed (``n_down``); the largest V_P and V_D magnitude (0 if none)."""
+
+    n_up: np.ndarray
+    n_down: np.ndarray
+    v_up_max_V: float
+    v_down_max_V: float
+
+    @property
+    def rows_on(self) -> np.ndarray:
+        """Bool per row: the row holds a pulse."""
+        return (self.n_up + self.n_down) > 0
+
+
+#: the `IsppEngine` methods whose decisions the fused passes reproduce (`IsppEngine.fused`)
+_FUSED_METHODS = ("decide", "decide_rows", "_reopen", "_decide_active", "_next_level",
+                  "next_pulses", "count_pulses")
+
+
 class IsppEngine:
     """ISPP state of every cell of an array.
 
@@ -157,24 +178,46 @@ class IsppEngine:
         self.direction[re] = 0
         self.n_reopened += re.size
 
-    def decide_rows(self, rows: np.ndarray | None, G_S: np.ndarray, check_rows: np.ndarray) -> float:
+    def decide_rows(self, rows: np.ndarray | None, G_S: np.ndarray, check_rows: np.ndarray,
+                    counts: np.ndarray | None = None, g_out: np.ndarray | None = None) -> float:
         """`decide` for a block of whole rows read at once, without per-cell gathers of the
         (mostly converged) block: ``rows`` ascending (None = all rows), ``G_S`` their read
         (len(rows), cols); the active cells of every row are decided and the converged cells
         of the rows where ``check_rows`` (bool per block row) is set are checked for reopening.
         The same cells, values and decisions as `decide` of their flat indices, in one fused
-        pass over the block (`protocols.ispp_kernel.decide_block`: no per-cell integer index
-        however many cells are active); returns the mean |G - target| / target of the
-        verified cells (the history column), NaN if none."""
-        from protocols.ispp_kernel import decide_block
+        row-parallel pass over the block (`protocols.ispp_kernel.decide_block`: no per-cell
+        integer index however many cells are active); returns the mean |G - target| / target
+        of the verified cells (the history column), NaN if none.
+
+        ``g_out`` (float64, optional): receives the G of the verified cells, row-major (the
+        order of ``G_S[verified]``); ``counts``: the verified cells per block row, as
+        `protocols.ispp_kernel.verify_counts` gives them (counted here where not given)."""
+        from protocols.ispp_kernel import decide_block, verify_counts
 
         rows = np.arange(self.shape[0]) if rows is None else np.asarray(rows)
+        rows = rows.astype(np.int64, copy=False)
         G = np.ascontiguousarray(G_S, dtype=np.float64)
+        check = np.ascontiguousarray(check_rows, dtype=bool)
+        offsets = np.zeros(rows.size + 1, np.int64)
+        if g_out is None:
+            g_out = np.empty(0)
+        elif g_out.dtype != np.float64:
+            raise ValueError(f"g_out must be float64 (the G of the verified cells), got {g_out.dtype}")
+        else:
+            if counts is None:
+                full = np.zeros(self.shape[0], np.int64)
+                chk = np.zeros(self.shape[0], bool)
+                chk[rows] = check
+                verify_counts(self.active, self.converged, chk, full)
+                counts = full[rows]
+            np.cumsum(counts, out=offsets[1:])
+            if g_out.size < offsets[-1]:
+                raise ValueError(f"g_out holds {g_out.size} values; {offsets[-1]} cells are verified")
         n_re, rel_sum, n_ver = decide_block(
-            rows.astype(np.int64, copy=False), G, np.ascontiguousarray(check_rows, dtype=bool),
-            self.target, self.tol, self.active, self.converged, self.stuck, self.n_pulses,
-            self.level, self.direction, self.streak, self.g_ref, self.g_last, self.pulsed,
-            self.pot.top, self.dep.top, self.max_pulses, self.stuck_after, self.settle, self.aim)
+            rows, G, check, offsets, g_out, self.target, self.tol, self.active, self.converged,
+            self.stuck, self.n_pulses, self.level, self.direction, self.streak, self.g_ref,
+            self.g_last, self.pulsed, self.pot.top, self.dep.top, self.max_pulses,
+            self.stuck_after, self.settle, self.aim)
         self.n_reopened += int(n_re)
         return rel_sum / n_ver if n_ver else float("nan")
 
@@ -222,6 +265,42 @@ class IsppEngine:
         if per_row:
             up, down = row_max_level(up, self.level, self.shape), row_max_level(down, self.level, self.shape)
         return up, self.pot.amplitude(self.level[up]), down, self.dep.amplitude(self.level[down])
+
+    @property
+    def fused(self) -> bool:
+        """Whether the fused map passes (`pulse_maps`, `count_mask`, `decide_rows` with
+        ``g_out``) are this engine's decisions: True for `IsppEngine` itself, False for a
+        subclass that overrides how pulses are chosen, counted or decided (e.g.
+        `protocols.adaptive.AdaptiveEngine`), which then keeps the per-cell path."""
+        cls = type(self)
+        return all(getattr(cls, m) is getattr(IsppEngine, m) for m in _FUSED_METHODS)
+
+    def pulse_maps(self, per_row: bool, mask: np.ndarray, amps: np.ndarray) -> "PulseRound":
+        """`next_pulses` written into maps: ``mask`` (rows, cols) bool and ``amps`` float64
+        signed amplitudes (V_P, -V_D; 0 where no pulse), both overwritten; the same cells and
+        amplitudes, in one row-parallel pass without a flat index of the active cells."""
+        from protocols.ispp_kernel import pulse_maps
+
+        if mask.shape != self.shape or amps.shape != self.shape or mask.dtype != bool \
+                or amps.dtype != np.float64 or not (mask.flags.c_contiguous and amps.flags.c_contiguous):
+            raise ValueError(f"pulse maps must be C-contiguous bool and float64 arrays of shape "
+                             f"{self.shape}; got {mask.dtype} {mask.shape}, {amps.dtype} {amps.shape}")
+        n_rows = self.shape[0]
+        n_up, n_down = np.empty(n_rows, np.int64), np.empty(n_rows, np.int64)
+        v_up, v_down = np.empty(n_rows), np.empty(n_rows)
+        # the amplitude of every level, looked up per cell (levels never exceed the ladder
+        # tops: `_next_level` clips them; both tables cover the higher top)
+        levels = np.arange(max(self.pot.top, self.dep.top) + 1)
+        pulse_maps(self.active, self.direction, self.level, bool(per_row), self.pot.amplitude(levels),
+                   self.dep.amplitude(levels), mask, amps, n_up, n_down, v_up, v_down)
+        return PulseRound(n_up, n_down, float(v_up.max(initial=0.0)), float(v_down.max(initial=0.0)))
+
+    def count_mask(self, mask: np.ndarray, rows_on: np.ndarray) -> None:
+        """`count_pulses` of the cells of ``mask`` (rows, cols); ``rows_on``: bool per row, False
+        for the rows that hold none (skipped)."""
+        from protocols.ispp_kernel import count_mask
+
+        count_mask(mask, np.ascontiguousarray(rows_on, dtype=bool), self.n_pulses, self.pulsed)
 
     def count_pulses(self, idx: np.ndarray) -> None:
         """Record that the cells ``idx`` received one pulse."""

@@ -67,6 +67,7 @@ class Param:
     choices: Sequence[str] | None = None
     limit: str | None = None     # "voltage" | "-voltage" | "width" | "compliance" | "line:KIND"
     preset: str | None = None    # card preset used when the value is None ("ispp.width_s")
+    preset_optional: bool = False  # a card may leave that preset out (the value then stays None)
 
     def describe(self) -> str:
         unit = f" [{self.unit}]" if self.unit else ""
@@ -153,7 +154,7 @@ def resolve(specs: Sequence[Param], values: dict[str, Any],
 
     A value left at None takes the device card's preset where the parameter names one; the
     preset is checked like user input (so a card cannot smuggle in an unsafe default)."""
-    from hil.cards import preset
+    from hil.cards import has_preset, preset
 
     known = {p.name: p for p in specs}
     unknown = sorted(set(values) - set(known))
@@ -163,7 +164,8 @@ def resolve(specs: Sequence[Param], values: dict[str, Any],
     out = {}
     for p in specs:
         raw = values.get(p.name, p.default)
-        if raw is None and p.preset and device is not None:
+        if raw is None and p.preset and device is not None and (
+                not p.preset_optional or has_preset(device, p.preset)):
             raw = preset(device, p.preset)
         out[p.name] = raw if raw is None else p.coerce(raw, device, limits)
     return out

@@ -52,6 +52,9 @@ ISPP_PARAMS: tuple[Param, ...] = (
     Param("v_d_max_V", None, "V", "largest depression amplitude, magnitude",
           positive=True, limit="-voltage", preset="ispp.v_d_max_V"),
     Param("width_s", None, "s", "pulse width", positive=True, limit="width", preset="ispp.width_s"),
+    Param("width_max_s", None, "s", "adaptive strategy only: longest pulse; past the ladder top it doubles "
+          "the width (top amplitude) up to this; = width_s: no longer pulses", positive=True,
+          limit="width", preset="ispp.width_max_s", preset_optional=True),
     Param("max_pulses", 200, "", "pulses per cell before giving up", kind="int", min=1, max=100000),
     Param("strategy", "ispp", "", "ispp: climb the ladder one step per miss, restart at its bottom after "
           "an overshoot (MTT Fig. S8); adaptive: each next level from the cell's measured response "
@@ -90,12 +93,25 @@ def make_engine(target_S: np.ndarray, values: dict[str, Any], g_range_S: tuple[f
     check_ladders(v)
     ref = target_S if v["tol_ref"] == "target" else (g_range_S[1] - g_range_S[0])
     tol_S = v["tol"] * np.where(np.isfinite(ref), ref, 0.0)
-    engine = IsppEngine
+    ladders = (Ladder(v["v_p_start_V"], v["v_p_step_V"], v["v_p_max_V"]),
+               Ladder(v["v_d_start_V"], v["v_d_step_V"], v["v_d_max_V"]))
+    args = (v["max_pulses"], v["stuck_after"], v["settle"], v["aim"])
     if v.get("strategy", "ispp") == "adaptive":
-        from protocols.adaptive import AdaptiveEngine as engine
-    return engine(target_S, tol_S, Ladder(v["v_p_start_V"], v["v_p_step_V"], v["v_p_max_V"]),
-                  Ladder(v["v_d_start_V"], v["v_d_step_V"], v["v_d_max_V"]),
-                  v["max_pulses"], v["stuck_after"], v["settle"], v["aim"])
+        from protocols.adaptive import AdaptiveEngine
+        return AdaptiveEngine(target_S, tol_S, *ladders, *args, width_steps=width_steps(v))
+    return IsppEngine(target_S, tol_S, *ladders, *args)
+
+
+def width_steps(values: dict[str, Any]) -> int:
+    """Width doublings of the adaptive strategy past the ladder top: the largest n with
+    width_s * 2^n <= width_max_s (0 where width_max_s is unset or equals width_s)."""
+    w, w_max = values["width_s"], values.get("width_max_s")
+    if w_max is None:
+        return 0
+    if w_max < w * (1 - 1e-9):
+        raise ParameterError(f"width_max_s={w_max} s is below width_s={w} s: the adaptive strategy's "
+                             "longest pulse must be at least the ISPP width")
+    return int(np.floor(np.log2(w_max / w) + 1e-9))
 
 
 def make_programmer(backend: "Backend", target_S: np.ndarray, values: dict[str, Any],
@@ -130,6 +146,9 @@ class ArrayProgrammer:
         self.per_cell = int(engine.selected.sum()) <= event_cells_max
         self.iteration = 0   # pulse rounds done
         self.swept = False   # every converged cell verified since the last pulse
+        # a plain ISPP engine writes each round's pulses straight into maps (`_pulse_maps`)
+        self.fused = engine.fused and not hasattr(engine, "width_factors")
+        self._maps: tuple[np.ndarray, np.ndarray] | None = None   # (mask, amps), reused
 
     @property
     def done(self) -> bool:
@@ -144,6 +163,8 @@ class ArrayProgrammer:
         cols = eng.shape[1]
         up = down = np.empty(0, np.int64)
         v_up = v_down = np.empty(0)
+        n_up = n_down = 0
+        rows = None
         if self.iteration > 0 and eng.done:
             if not self.swept:       # final verify of the whole array: relaxation, disturb
                 self.swept = True
@@ -155,56 +176,119 @@ class ArrayProgrammer:
                 eng.record(self.iteration, 0, 0, v_up, v_down, idx)
                 self.iteration += 1
             return
-        if self.iteration > 0:
+        if self.iteration > 0 and self.fused:
+            self.swept = False
+            rows, n_up, n_down, v_up, v_down = self._pulse_maps(run, step)
+        elif self.iteration > 0:
             self.swept = False
             up, v_up, down, v_down = eng.next_pulses(self.per_row)
             # one call: the backend runs the potentiation phase, then the depression phase
-            mask = np.zeros(eng.shape, bool)
-            amps = np.zeros(eng.shape)
-            mask.flat[up], mask.flat[down] = True, True
-            amps.flat[up], amps.flat[down] = v_up, -v_down
-            b.pulse_cells(mask, amps, self.width_s)
-            for idx, amp in ((up, v_up), (down, -v_down)):
-                if idx.size:
-                    eng.count_pulses(idx)
-                    self._log(run, step, "pulse", idx, amp, None)
-        rows = _rows_of(np.concatenate([up, down]), eng.shape) if up.size + down.size else None
-        if not self._verify_rows(run, step, rows, up.size, down.size, v_up, v_down):
+            for (u, vu, d, vd), width in self._width_groups(up, v_up, down, v_down):
+                mask = np.zeros(eng.shape, bool)
+                amps = np.zeros(eng.shape)
+                mask.flat[u], mask.flat[d] = True, True
+                amps.flat[u], amps.flat[d] = vu, -vd
+                b.pulse_cells(mask, amps, width)
+                for idx, amp in ((u, vu), (d, -vd)):
+                    if idx.size:
+                        eng.count_pulses(idx)
+                        self._log(run, step, "pulse", idx, amp, None, width)
+            n_up, n_down = up.size, down.size
+            rows = _rows_of(np.concatenate([up, down]), eng.shape) if n_up + n_down else None
+        if not self._verify_rows(run, step, rows, n_up, n_down, v_up, v_down):
             # verify the active cells and, in rows just pulsed, the converged ones (half-select disturb)
             idx = eng.verify_index(rows)
             if idx.size:
                 g = self._read(idx, cols)
                 self._log(run, step, "read", idx, None, g)
                 eng.decide(idx, g)
-            eng.record(self.iteration, up.size, down.size, v_up, v_down, idx)
+            eng.record(self.iteration, n_up, n_down, v_up, v_down, idx)
         self.iteration += 1
+
+    def _pulse_maps(self, run: "Run", step: int) -> tuple[np.ndarray | None, int, int, np.ndarray,
+                                                           np.ndarray]:
+        """The pulse phase of `iterate` for a `IsppEngine.fused` engine: the engine writes the
+        round's (mask, amplitude) maps into buffers kept across rounds (no flat index of the
+        active cells, no full-array allocation or scatter), one backend call; the same pulses,
+        counts and events as the per-cell path.  Returns (pulsed rows ascending or None,
+        cells potentiated, cells depressed, [largest V_P] or [], [largest |V_D|] or [])."""
+        eng = self.engine
+        mask, amps = self._pulse_buffers()
+        p = eng.pulse_maps(self.per_row, mask, amps)
+        n_up, n_down = int(p.n_up.sum()), int(p.n_down.sum())
+        v_up = np.array([p.v_up_max_V]) if n_up else np.empty(0)
+        v_down = np.array([p.v_down_max_V]) if n_down else np.empty(0)
+        # one call: the backend runs the potentiation phase, then the depression phase
+        self.backend.pulse_cells(mask, amps, self.width_s)
+        rows_on = p.rows_on
+        eng.count_mask(mask, rows_on)
+        for n, sign, v in ((n_up, 1, v_up), (n_down, -1, v_down)):
+            if not n:
+                continue
+            if self.per_cell:       # small arrays: the cells, ascending, with their amplitudes
+                flat = amps.reshape(-1)
+                idx = np.flatnonzero(mask.reshape(-1) & ((flat > 0) if sign > 0 else (flat < 0)))
+                amp = flat[idx]
+            else:                   # one aggregate row: the largest amplitude of the phase
+                idx, amp = np.empty(0, np.int64), sign * v
+            self._log(run, step, "pulse", idx, amp, None, self.width_s)
+        return (np.flatnonzero(rows_on) if n_up + n_down else None), n_up, n_down, v_up, v_down
+
+    def _pulse_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (mask, amps) maps of `_pulse_maps`, allocated once (the amps map doubles as the
+        verify's scratch for the G of the verified cells: it is dead once pulsed)."""
+        if self._maps is None:
+            self._maps = (np.zeros(self.engine.shape, bool), np.zeros(self.engine.shape))
+        return self._maps
+
+    def _width_groups(self, up: np.ndarray, v_up: np.ndarray, down: np.ndarray, v_down: np.ndarray):
+        """The round's pulses split by pulse width, one backend call each: all at ``width_s``
+        unless the engine lengthens some (`AdaptiveEngine.width_factors`, past the ladder top)."""
+        factors = getattr(self.engine, "width_factors", None)
+        if factors is None:
+            return [((up, v_up, down, v_down), self.width_s)]
+        f_up, f_down = factors(up), factors(down)
+        groups = []
+        for f in np.unique(np.concatenate([f_up, f_down])):
+            u, d = f_up == f, f_down == f
+            groups.append(((up[u], v_up[u], down[d], v_down[d]), self.width_s * float(f)))
+        return groups or [((up, v_up, down, v_down), self.width_s)]
 
     def _verify_rows(self, run: "Run", step: int, pulsed_rows: np.ndarray | None, n_up: int, n_down: int,
                      v_up: np.ndarray, v_down: np.ndarray) -> bool:
         """The verify of `iterate` as whole-row reads (`IsppEngine.decide_rows`) when the cells
         to verify span every column, as in all but the smallest arrays; the same cells, reads
         and decisions as the per-cell path.  False (nothing done) where they do not."""
+        from protocols.ispp_kernel import gather_verified, verify_counts
+
         eng = self.engine
         if self.per_cell:
             return False
         n_rows = eng.shape[0]
-        act = eng.active.reshape(eng.shape)
         prow = np.zeros(n_rows, bool)
         if pulsed_rows is not None:
             prow[pulsed_rows] = True
-        need = act.any(axis=1) | (prow & eng.converged.reshape(eng.shape).any(axis=1))
-        rows = np.flatnonzero(need)
-        if rows.size == 0:
+        # per row, the cells to verify (active, or converged in a pulsed row): one pass
+        counts = np.empty(n_rows, np.int64)
+        covered = verify_counts(eng.active, eng.converged, prow, counts)
+        rows = np.flatnonzero(counts)
+        if rows.size == 0 or not covered:
             return False
         full = rows.size == n_rows
-        sel = slice(None) if full else rows
-        ver = act[sel] | (eng.converged.reshape(eng.shape)[sel] & prow[sel, None])
-        if not ver.any(axis=0).all():
-            return False
         G = np.asarray(self.backend.read(None if full else rows, None, v_read_V=self.v_read_V))
         t = self.backend.clock.now()
-        rel_mean = eng.decide_rows(None if full else rows, G, prow[sel])
-        run.append_events(make_events(1, t_s=t, V_V=0.0, width_s=0.0, G_S=float(G[ver].mean()),
+        counts, check = counts[rows], prow[rows]
+        n_ver = int(counts.sum())
+        if self.fused and G.dtype == np.float64:   # the engine's pass also collects their G
+            g_ver = self._pulse_buffers()[1].reshape(-1)[:n_ver]
+            rel_mean = eng.decide_rows(None if full else rows, G, check, counts, g_ver)
+        else:                                      # their G (as G[verified]) before deciding
+            g_ver = np.empty(n_ver, G.dtype)
+            offsets = np.zeros(rows.size + 1, np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            gather_verified(rows, np.ascontiguousarray(G), check, eng.active, eng.converged, offsets, g_ver)
+            rel_mean = eng.decide_rows(None if full else rows, G, check)
+        run.append_events(make_events(1, t_s=t, V_V=0.0, width_s=0.0, G_S=float(g_ver.mean()),
                                       step=step, op="read"))
         eng.record(self.iteration, n_up, n_down, v_up, v_down, np.empty(0, np.int64), rel_mean)
         return True
@@ -219,10 +303,9 @@ class ArrayProgrammer:
         return np.asarray(G)[ri, ci]
 
     def _log(self, run: "Run", step: int, op: str, idx: np.ndarray, amp: np.ndarray | None,
-             g: np.ndarray | None) -> None:
+             g: np.ndarray | None, width: float = 0.0) -> None:
         t = self.backend.clock.now()
         cols = self.engine.shape[1]
-        width = self.width_s if op == "pulse" else 0.0
         if self.per_cell:
             run.append_events(make_events(
                 idx.size, t_s=t, row=idx // cols, col=idx % cols, V_V=0.0 if amp is None else amp,
@@ -266,6 +349,10 @@ class ArrayProgrammer:
         run.write_result("error_S", err.astype(np.float32), "S", description="final G - target")
         run.write_result("rel_error", rel.astype(np.float32), "", description="(final G - target) / target")
         run.write_result("n_pulses", npulse, "", description="pulses applied per cell")
+        # pulse-on time: n_pulses widths, or (adaptive, longer pulses past the ladder top) its sum
+        units = getattr(eng, "width_units", eng.n_pulses)
+        t_on = eng.as_map(units * self.width_s).astype(np.float32)
+        run.write_result("pulse_time_s", t_on, "s", description="total pulse-on time per cell")
         run.write_result("converged", conv, "", description="inside tolerance at the final read")
         run.write_result("stuck", eng.as_map(eng.stuck), "",
                          description="given up: stuck_after pulses in one direction moved it less than its tolerance")
@@ -288,4 +375,5 @@ class ArrayProgrammer:
                          n_stuck=int(eng.stuck.sum()), rate_working=rate_working,
                          mean_pulses=float(p.mean()) if p.size else 0.0,
                          max_pulses=int(p.max()) if p.size else 0,
+                         mean_pulse_time_s=float(t_on[sel].mean()) if p.size else 0.0,
                          description="fraction of programmed cells that converged")

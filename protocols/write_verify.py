@@ -141,6 +141,8 @@ def write_verify_summary(run: "Run") -> list[str]:
         f"({int(a['n_stuck'])} given up as stuck; {100 * float(a['rate_working']):.3f} % of working cells)",
         f"pulses per cell: mean {float(a['mean_pulses']):.2f}, max {int(a['max_pulses'])}",
     ]
+    if "mean_pulse_time_s" in a:
+        lines.append(f"pulse-on time per cell: mean {1e3 * float(a['mean_pulse_time_s']):.3g} ms")
     if err.size:
         lines.append(f"|error| of converged cells: median {100 * np.median(err):.2f} %, "
                      f"max {100 * err.max():.2f} %")

@@ -13,7 +13,7 @@ filament state), ``t_prog_s`` (time each cell was last programmed), ``dev`` / ``
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -85,6 +85,11 @@ class SimBackend(Backend):
         """G_S of one cell as a float: ``read([row], [col], v_read_V)[0, 0]`` without the
         index arrays (single-cell spot measurements of the emulated lab)."""
         return self.array.read_cell(row, col, v_read_V)
+
+    def cell_reader(self, row: int, col: int) -> Callable[[float | None], float]:
+        """`read_cell` of one cell as a function of ``v_read_V``, the cell validated once
+        (the array's `cell_reader`: repeated spot measurements of the emulated lab)."""
+        return self.array.cell_reader(row, col)
 
     def apply_pulse(self, lines: Lines, width_s: float) -> None:
         n = self.array.apply_lines(lines, width_s)

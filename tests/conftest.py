@@ -34,3 +34,23 @@ def killed_run(tmp_path):
         assert res.returncode == -9, f"expected SIGKILL, got {res.returncode}: {res.stderr}"
         return res
     return _kill
+
+
+@pytest.fixture(scope="session")
+def digits_mlp_trained():
+    """A 64-24-10 ReLU MLP trained on the digits training split (150 Adam steps, seed 0),
+    and the split; modules that change the model take a copy."""
+    import torch
+    from torch import nn
+
+    from hil.nn.datasets import load_digits_split
+
+    torch.manual_seed(0)
+    s = load_digits_split()
+    m = nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 10))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(s.x_train), s.y_train).backward()
+        opt.step()
+    return m.eval(), s

@@ -3,6 +3,7 @@
 The run files are produced here by `hil run write_verify` / `hil run retention` + `hil fit` on
 small simulated arrays (in-process CLI, seconds).
 """
+import copy
 import math
 
 import numpy as np
@@ -19,7 +20,6 @@ from hil.cim.partition import (SOLVERS, build_problem, measure, partition, restr
 from hil.cim.sensitivity import layer_sensitivity, rank_correlation
 from hil.cim.units import default_units
 from hil.errors import RunFileError
-from hil.nn.datasets import load_digits_split
 from hil.store import Run
 
 RRAM_STATION = """[backend]
@@ -59,16 +59,9 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    s = load_digits_split()
-    m = nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 10))
-    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
-    for _ in range(150):
-        opt.zero_grad()
-        nn.functional.cross_entropy(m(s.x_train), s.y_train).backward()
-        opt.step()
-    return m.eval(), (s.x_test, s.y_test)
+def net(digits_mlp_trained):
+    m, s = digits_mlp_trained
+    return copy.deepcopy(m), (s.x_test, s.y_test)
 
 
 def test_error_model_pool_is_the_runs_measured_error(runs):

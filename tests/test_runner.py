@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hil.errors import TransportError
+from hil.errors import RunFileError, TransportError
 from hil.runner import resume, run_protocol
 from hil.station import Station
 from hil.store import Run, make_events
@@ -131,3 +131,30 @@ def test_faults_handled_by_drivers_are_logged_in_the_run(tmp_path):
     path = run_protocol("pulse_train", ReportingBackend(), tmp_path / "f.h5", PARAMS, progress=False)
     faults = Run.open(path).read_faults()
     assert faults == [{"step": 19, "utc": faults[0]["utc"], "message": "smu: read retried after a garbled reply"}]
+
+
+
+@pytest.mark.parametrize("checkpoint_s, committed_steps", [(None, 0), (0.0, 24)])
+def test_a_long_batch_is_committed_after_checkpoint_s(tmp_path, checkpoint_s, committed_steps):
+    """batch_steps = 100 > the 60 steps: without the wall-time interval (60 s default) nothing
+    of the batch is committed before the crash at step 24; with checkpoint_s = 0 every finished
+    step is, and the resumed run has exactly the events of an uninterrupted one."""
+    ref = Run.open(_reference(tmp_path)).read_events()
+    backend = FlakyBackend("pulse_cells", 25, RuntimeError("power supply tripped"))
+    out = tmp_path / "c.h5"
+    with pytest.raises(RuntimeError):
+        run_protocol("pulse_train", backend, out, PARAMS, station=STATION, progress=False,
+                     batch_steps=100, checkpoint_s=checkpoint_s)
+    run = Run.open(out)
+    assert run.attrs["status"] == "failed" and run.n_events() == committed_steps * 4
+    assert int(run.read_checkpoint().get("step", -1)) == committed_steps - 1
+    resume(out, progress=False)
+    ev = Run.open(out).read_events()
+    for field in ("G_S", "t_s", "V_V", "row", "col", "step"):
+        np.testing.assert_array_equal(ev[field], ref[field], err_msg=field)
+
+
+def test_checkpoint_s_is_checked(tmp_path):
+    with pytest.raises(RunFileError, match="checkpoint_s"):
+        run_protocol(ReadMaps, SimBackend(), tmp_path / "x.h5", progress=False, checkpoint_s=-1)
+    assert not (tmp_path / "x.h5").exists()

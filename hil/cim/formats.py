@@ -2,7 +2,8 @@
 
 INT-b: symmetric, per output channel, scale = max|w|/(2^(b-1) − 1), round to nearest.
 FP8: E4M3 (``torch.float8_e4m3fn``) after a per-tensor scale that maps max|w| to 448;
-FP16/FP32: a cast.  Activations are left in float (weights-only quantization error).
+FP16/FP32: a cast.  Input activations are quantized to the same formats by
+:mod:`hil.cim.activations` (static per-tensor scale from a calibration batch).
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from hil.errors import ParameterError
 
 BITS = {"int4": 4, "int8": 8, "fp8": 8, "fp16": 16, "fp32": 32}
 _FP8_MAX = 448.0  # largest finite E4M3 value
+#: formats from the least to the most precise (E4M3 has 3 mantissa bits: coarser than INT8 on
+#: the per-channel-scaled weights and calibrated inputs used here)
+PRECISION_ORDER = ("int4", "fp8", "int8", "fp16", "fp32")
 
 
 def format_bits(fmt: str) -> int:

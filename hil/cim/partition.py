@@ -3,7 +3,9 @@ or digital, in a number format, minimising energy (or latency) under an accuracy
 
 Predicted drop of an assignment = Σ per-item drops (sensitivity of that item alone: MC mean,
 clamped at 0, plus one standard error, with the device error model for memristor options;
-format-only error otherwise).
+format-only error otherwise).  An item's option quantizes its weights and its layer's
+input activations to the option's format (:mod:`hil.cim.activations`, static per-tensor
+ranges calibrated on the clean network), in the sensitivities and in the measured network.
 Solvers: :func:`solve_exact` (``scipy.optimize.milp``: one binary per item × option, one
 option per item, budget and unit capacities as linear constraints), :func:`solve_exhaustive`
 (small problems, cross-checks the ILP) and :func:`solve_greedy` (start at every item's most
@@ -11,7 +13,8 @@ accurate option, repeatedly take the move with the largest cost saving per unit 
 drop that still fits).  :func:`measure` evaluates the partitioned network with *all* errors
 injected at once through the MC engine; :func:`partition` re-solves with a tighter predicted
 budget until the measured drop's upper confidence bound (mean + z·σ/√n, default one-sided
-95 %) respects the budget (drops are not exactly additive).
+95 %; :func:`hil.cim.budget.within_budget`, the rule the bit-width search uses too) respects
+the budget (drops are not exactly additive).
 """
 from __future__ import annotations
 
@@ -21,11 +24,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from hil.cim.activations import CALIB_N, Ranges, calibrate_inputs
+from hil.cim.budget import Z_ONE_SIDED_95, check_z, upper_bound, within_budget
 from hil.cim.cost import layer_cost
 from hil.cim.error_model import ErrorModel
+from hil.cim.formats import PRECISION_ORDER
 from hil.cim.inject import InjectErrors, Placement
 from hil.cim.layers import LayerShape
-from hil.cim.sensitivity import Item, clean_accuracy, format_sensitivity, items, layer_sensitivity
+from hil.cim.sensitivity import (Item, clean_accuracy, format_sensitivity, items,
+                                 layer_sensitivity, placed_model, weight_layers)
 from hil.cim.units import Unit
 from hil.errors import ParameterError
 from hil.nn.mc import InstanceSpec, evaluate
@@ -53,6 +60,7 @@ class Problem:
     capacity_bits: dict[str, float] = field(default_factory=dict)
     baseline: float = float("nan")
     objective: str = "energy"
+    act_ranges: Ranges | None = None  # calibrated layer input ranges; None = weights-only formats
 
     def totals(self, choice: np.ndarray) -> dict[str, float]:
         r = np.arange(len(self.items))
@@ -78,8 +86,13 @@ def build_problem(model, data, layers: list[LayerShape], units: dict[str, Unit],
                   error_model: ErrorModel, *, options=DEFAULT_OPTIONS, groups: int = 1,
                   n: int = 20, root_seed: int = 0, objective: str = "energy",
                   inferences_per_load: float = 1.0, capacity_bits: dict[str, float] | None = None,
-                  progress: bool = True) -> Problem:
-    """Measure every item's drop under every option and cost every option."""
+                  progress: bool = True, calib_x=None, quantize_inputs: bool = True) -> Problem:
+    """Measure every item's drop under every option and cost every option.
+
+    Input activations are quantized to each option's format with ranges calibrated on
+    ``calib_x`` (default: the first :data:`~hil.cim.activations.CALIB_N` inputs of ``data``);
+    ``quantize_inputs=False``: weights only.
+    """
     if objective not in ("energy", "latency"):
         raise ParameterError(f"objective {objective!r}; allowed: 'energy', 'latency'")
     opts = [o for o in options if o[0] in units and o[1] in units[o[0]].formats]
@@ -91,16 +104,22 @@ def build_problem(model, data, layers: list[LayerShape], units: dict[str, Unit],
     if missing:
         raise ParameterError(f"layers {missing} have no shape; give the model's input shape")
     base = clean_accuracy(model, data)
+    ranges = None
+    if quantize_inputs:
+        ranges = calibrate_inputs(model, weight_layers(model),
+                                  data[0][:CALIB_N] if calib_x is None else calib_x)
     ni, no = len(its), len(opts)
     arr = {k: np.zeros((ni, no)) for k in ("energy", "latency", "area", "bits", "drop", "std")}
     digital_fmts = sorted({f for k, f in opts if k != "memristor-cim"})
     fdrop = format_sensitivity(model, data, digital_fmts + ["fp32"] if "fp32" not in digital_fmts
-                               else digital_fmts, groups=groups, baseline=base, progress=progress)
+                               else digital_fmts, groups=groups, baseline=base, progress=progress,
+                               act_ranges=ranges, quantize_inputs=quantize_inputs)
     analog = {}
     for k, f in opts:
         if k == "memristor-cim" and f not in analog:
             analog[f] = layer_sensitivity(model, data, error_model, n=n, root_seed=root_seed,
-                                          groups=groups, fmt=f, baseline=base, progress=progress)
+                                          groups=groups, fmt=f, baseline=base, progress=progress,
+                                          act_ranges=ranges, quantize_inputs=quantize_inputs)
     for i, it in enumerate(its):
         for j, (k, f) in enumerate(opts):
             c = layer_cost(shape_of[it.layer], units[k], f, inferences_per_load=inferences_per_load)
@@ -118,7 +137,7 @@ def build_problem(model, data, layers: list[LayerShape], units: dict[str, Unit],
     drop = np.clip(arr["drop"], 0.0, None) + arr["std"] / np.sqrt(max(n, 1))
     cost = arr["energy"] if objective == "energy" else arr["latency"]
     return Problem(its, opts, cost, arr["energy"], arr["latency"], arr["area"], arr["bits"], drop,
-                   arr["std"], dict(capacity_bits or {}), base, objective)
+                   arr["std"], dict(capacity_bits or {}), base, objective, ranges)
 
 
 def solve_exact(p: Problem, budget: float) -> np.ndarray | None:
@@ -190,6 +209,18 @@ def solve_greedy(p: Problem, budget: float) -> np.ndarray | None:
 SOLVERS = {"exact": solve_exact, "greedy": solve_greedy, "exhaustive": solve_exhaustive}
 
 
+def most_precise(p: Problem) -> np.ndarray | None:
+    """Every item on its most precise format (then: off the memristor unit, lowest predicted
+    drop, cheapest), or None if that breaks a unit capacity.  The last resort of
+    :func:`partition`: at a predicted budget of 0 the solvers still pick among the options whose
+    single-item drop measured 0, which can add up to more than the budget."""
+    rank = {f: k for k, f in enumerate(PRECISION_ORDER)}
+    choice = np.array([min(range(len(p.options)), key=lambda j: (
+        -rank.get(p.options[j][1], -1), p.options[j][0] == "memristor-cim", p.drop[i, j],
+        p.cost[i, j])) for i in range(len(p.items))])
+    return choice if p.feasible(choice, np.inf) else None
+
+
 def placements(p: Problem, choice: np.ndarray) -> tuple[Placement, ...]:
     """The weight placements of a choice (what :func:`measure` injects)."""
     return tuple(Placement(it.param, p.options[c][1], p.options[c][0] == "memristor-cim",
@@ -198,23 +229,13 @@ def placements(p: Problem, choice: np.ndarray) -> tuple[Placement, ...]:
 
 def measure(model, data, p: Problem, choice: np.ndarray, error_model: ErrorModel, *,
             n: int = 20, root_seed: int = 1000, backend: str = "local") -> np.ndarray:
-    """Accuracy drop of every MC instance of the whole partitioned network."""
-    pert = InjectErrors(placements(p, choice), error_model)
-    acc = evaluate(model, data, InstanceSpec(n, root_seed=root_seed), pert, backend=backend,
-                   progress=False)
+    """Accuracy drop of every MC instance of the whole partitioned network (weights with their
+    device errors, layer inputs in their units' formats when ``p.act_ranges`` is set)."""
+    place = placements(p, choice)
+    pert = InjectErrors(place, error_model)
+    acc = evaluate(placed_model(model, place, p.act_ranges), data,
+                   InstanceSpec(n, root_seed=root_seed), pert, backend=backend, progress=False)
     return p.baseline - acc
-
-
-#: one-sided 95 % normal quantile: the default z of the budget's upper confidence bound
-Z_ONE_SIDED_95 = 1.6449
-
-
-def upper_bound(drop: np.ndarray, z: float = Z_ONE_SIDED_95) -> float:
-    """mean + z·σ/√n of Monte-Carlo drops (σ with ddof=1; the mean alone when n = 1)."""
-    d = np.asarray(drop, dtype=float)
-    if d.size < 2:
-        return float(d.mean())
-    return float(d.mean() + z * d.std(ddof=1) / np.sqrt(d.size))
 
 
 @dataclass
@@ -247,24 +268,30 @@ def partition(model, data, p: Problem, budget: float, error_model: ErrorModel, *
 
     The budget is checked on the upper confidence bound mean + z·σ/√n of the ``n``
     Monte-Carlo drops (default z: one-sided 95 %), so a partition whose mean fits only by
-    Monte-Carlo luck is rejected; ``z = 0`` checks the mean alone.
+    Monte-Carlo luck is rejected; ``z = 0`` checks the mean alone.  When even a predicted
+    budget of 0 fails, :func:`most_precise` is measured last (solver ``"most-precise"``).
     """
-    if not z >= 0:
-        raise ParameterError(f"z={z!r} must be >= 0")
+    z = check_z(z)
     if solver not in SOLVERS:
         raise ParameterError(f"solver {solver!r}; allowed: {', '.join(SOLVERS)}")
     if not budget >= 0:
         raise ParameterError(f"budget={budget!r} must be >= 0 (accuracy-drop fraction)")
     # predicted budgets tried in turn: budget, budget·shrink, ..., and finally 0
     schedule = [budget * shrink ** k for k in range(max_rounds - 1)] + [0.0]
-    pb = budget
+    pb, rnd = budget, 0
     for rnd, pb in enumerate(schedule, 1):
         choice = SOLVERS[solver](p, pb)
         if choice is None:
             break
         drop = measure(model, data, p, choice, error_model, n=n, root_seed=root_seed)
-        if upper_bound(drop, z) <= budget:
+        if within_budget(drop, budget, z):
             return Partition(choice, solver, budget, pb, p.totals(choice), drop, rnd, z)
+    choice = most_precise(p)
+    if choice is not None:
+        drop = measure(model, data, p, choice, error_model, n=n, root_seed=root_seed)
+        if within_budget(drop, budget, z):
+            return Partition(choice, "most-precise", budget, 0.0, p.totals(choice), drop,
+                             rnd + 1, z)
     raise ParameterError(f"no partition meets the accuracy budget {budget:.4%} on the measured "
                          f"accuracy's upper bound (z={z:g}; predicted budget down to {pb:.4%}); raise the budget or "
                          "add exact options (digital fp32)")
@@ -277,4 +304,4 @@ def restrict(p: Problem, kind: str) -> Problem:
         raise ParameterError(f"no option on unit kind {kind!r}; options: {p.options}")
     return Problem(p.items, [p.options[j] for j in js], p.cost[:, js], p.energy_J[:, js],
                    p.latency_s[:, js], p.area_mm2[:, js], p.storage_bits[:, js], p.drop[:, js],
-                   p.drop_std[:, js], p.capacity_bits, p.baseline, p.objective)
+                   p.drop_std[:, js], p.capacity_bits, p.baseline, p.objective, p.act_ranges)

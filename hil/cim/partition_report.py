@@ -6,8 +6,10 @@ import argparse
 
 import numpy as np
 
-from hil.cim.partition import (Z_ONE_SIDED_95, Problem, build_problem, measure, partition,
-                               restrict, solve_exact, solve_greedy)
+from hil.cim.activations import ACT_SCHEME
+from hil.cim.budget import Z_ONE_SIDED_95
+from hil.cim.partition import (Problem, build_problem, measure, partition, restrict, solve_exact,
+                               solve_greedy)
 from hil.errors import ParameterError
 
 
@@ -47,12 +49,13 @@ def run_partition(args: argparse.Namespace) -> int:
     if args.n < 2:
         raise ParameterError(f"--n {args.n}: need at least 2 Monte-Carlo instances")
     units = _units(args.units)
-    model, data, desc, _ = _load(args.model, args.seed)
+    model, data, desc, calib_x = _load(args.model, args.seed)
     em = _error_model(args)
     shapes = _shapes(args.model, model)
     p = build_problem(model, data, shapes, units, em, groups=args.groups, n=args.n,
                       objective=args.objective, inferences_per_load=args.inferences_per_load,
-                      capacity_bits=parse_capacity(args.capacity), progress=not args.no_progress)
+                      capacity_bits=parse_capacity(args.capacity), progress=not args.no_progress,
+                      calib_x=calib_x, quantize_inputs=not getattr(args, "weights_only", False))
     gap = greedy_gap(p, budget)
     z = getattr(args, "z", None)
     z = Z_ONE_SIDED_95 if z is None else z
@@ -71,6 +74,8 @@ def run_partition(args: argparse.Namespace) -> int:
     t = best.totals
     print(f"clean accuracy {100 * p.baseline:.2f} %; budget {100 * budget:.3f} pp; "
           f"error model: {em.source}")
+    print("number formats: " + ("weights only" if p.act_ranges is None else
+                                "weights and layer inputs (" + ACT_SCHEME + ")"))
     print(f"partition ({best.solver}, predicted budget {100 * best.predicted_budget:.3f} pp, "
           f"{best.rounds} round(s)):")
     for line in describe(p, best.choice):
@@ -107,6 +112,8 @@ def run_partition(args: argparse.Namespace) -> int:
     write_analysis(out, "partition", {"model": args.model, "budget": budget, "n": args.n,
                                       "groups": args.groups, "objective": args.objective,
                                       "solver": args.solver, "error_model": em.describe(),
+                                      "activations": ("weights only" if getattr(args, "weights_only", False)
+                                                      else ACT_SCHEME),
                                       "inferences_per_load": args.inferences_per_load, **desc},
                    results, inputs=[args.from_run] + ([args.fit] if args.fit else []),
                    units=list(units.values()), overwrite=args.overwrite)

@@ -26,15 +26,17 @@ def plot_cost(costs_by_unit: dict[str, list], png: str | Path) -> Path:
 
 
 def plot_sensitivity(names: list[str], mean: np.ndarray, std: np.ndarray, png: str | Path,
-                     formats: dict[str, list[float]] | None = None, title: str = "") -> Path:
-    """Per-item accuracy drop (mean ± σ over MC instances), format drops as markers."""
+                     formats: dict[str, list[float]] | None = None, title: str = "",
+                     quantized: str = "weights + inputs") -> Path:
+    """Per-item accuracy drop (mean ± σ over MC instances), format drops as markers
+    (``quantized``: what each format quantized, for the legend)."""
     x = np.arange(len(names))
     with saved_figure(png, figsize=(max(6.0, 0.4 * len(names) + 3), 4.5)) as fig:
         ax = fig.add_subplot()
         ax.bar(x, 100 * np.asarray(mean), yerr=100 * np.asarray(std), capsize=3,
                color="tab:blue", alpha=0.8, label="device errors (MC mean ± σ)")
         for fmt, drops in (formats or {}).items():
-            ax.plot(x, 100 * np.asarray(drops), "o", ms=4, label=f"{fmt} weights")
+            ax.plot(x, 100 * np.asarray(drops), "o", ms=4, label=f"{fmt} {quantized}")
         ax.set_xticks(x, names, rotation=60, fontsize=7)
         ax.set_ylabel("accuracy drop (percentage points)")
         ax.axhline(0, color="k", lw=0.5)

@@ -3,7 +3,10 @@
 For every layer (or group of its output channels = kernel granularity), the device error
 model is injected into that layer alone and the accuracy drop vs the clean float model is
 measured over Monte-Carlo instances (:func:`hil.nn.mc.evaluate`): mean ± σ.  Number-format
-error (INT4/INT8/FP8/FP16) is deterministic: one evaluation per layer and format.  Layers are
+error (INT4/INT8/FP8/FP16) is deterministic: one evaluation per layer and format.  The item's
+weights *and* its layer's input activations are in the format
+(:mod:`hil.cim.activations`: static per-tensor ranges calibrated on the clean network;
+``quantize_inputs=False`` gives the weights-only error).  Layers are
 ranked by mean drop; :func:`rank_correlation` compares two rankings (Spearman ρ).
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from hil.cim.activations import CALIB_N, Ranges, calibrate_inputs, with_input_quant
 from hil.cim.error_model import ErrorModel
 from hil.cim.inject import InjectErrors, Placement
 from hil.errors import ParameterError
@@ -74,18 +78,39 @@ def clean_accuracy(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor]) ->
     return float(evaluate(model, data, InstanceSpec(1), ident, progress=False)[0])
 
 
+def input_ranges(model: nn.Module, data, act_ranges: Ranges | None = None,
+                 quantize_inputs: bool = True) -> Ranges | None:
+    """Calibrated input ranges of every weight layer: ``act_ranges`` if given, else from the
+    first :data:`~hil.cim.activations.CALIB_N` inputs of ``data``; None = weights only."""
+    if not quantize_inputs:
+        return None
+    if act_ranges is not None:
+        return act_ranges
+    return calibrate_inputs(model, weight_layers(model), data[0][:CALIB_N])
+
+
+def placed_model(model: nn.Module, placements, ranges: Ranges | None) -> nn.Module:
+    """``model`` with the placed layers' inputs in their formats (itself when ``ranges`` is None)."""
+    return model if ranges is None else with_input_quant(model, placements, ranges)
+
+
 def layer_sensitivity(model: nn.Module, data, error_model: ErrorModel, *, n: int = 20,
                       root_seed: int = 0, groups: int = 1, fmt: str = "fp32",
                       backend: str = "local", progress: bool = True,
-                      baseline: float | None = None) -> list[Sensitivity]:
-    """Accuracy drop with ``error_model`` injected into one item at a time (MC over ``n``)."""
+                      baseline: float | None = None, act_ranges: Ranges | None = None,
+                      quantize_inputs: bool = True) -> list[Sensitivity]:
+    """Accuracy drop with ``error_model`` injected into one item at a time (MC over ``n``);
+    the item's weights and its layer's inputs in ``fmt`` (inputs: see :func:`input_ranges`)."""
     base = clean_accuracy(model, data) if baseline is None else baseline
+    ranges = input_ranges(model, data, act_ranges, quantize_inputs)
     out = []
     its = items(model, groups)
     bar = _bar(len(its), "sensitivity", progress)
     for it in its:
-        pert = InjectErrors((Placement(it.param, fmt, True, it.ch0, it.ch1),), error_model)
-        acc = evaluate(model, data, InstanceSpec(n, root_seed=root_seed), pert, backend=backend,
+        place = (Placement(it.param, fmt, True, it.ch0, it.ch1),)
+        pert = InjectErrors(place, error_model)
+        acc = evaluate(placed_model(model, place, ranges), data,
+                       InstanceSpec(n, root_seed=root_seed), pert, backend=backend,
                        progress=False)
         drop = base - acc
         out.append(Sensitivity(it, float(drop.mean()), float(drop.std(ddof=1)) if n > 1 else 0.0, n))
@@ -96,17 +121,21 @@ def layer_sensitivity(model: nn.Module, data, error_model: ErrorModel, *, n: int
 
 def format_sensitivity(model: nn.Module, data, formats=("int4", "int8", "fp8", "fp16"), *,
                        groups: int = 1, baseline: float | None = None,
-                       progress: bool = True) -> dict[str, list[float]]:
-    """Accuracy drop of each item with its weights alone in each format (deterministic)."""
+                       progress: bool = True, act_ranges: Ranges | None = None,
+                       quantize_inputs: bool = True) -> dict[str, list[float]]:
+    """Accuracy drop of each item alone in each format (deterministic): its weights and its
+    layer's input activations (for those output channels) quantized, see :func:`input_ranges`."""
     base = clean_accuracy(model, data) if baseline is None else baseline
+    ranges = input_ranges(model, data, act_ranges, quantize_inputs)
     its = items(model, groups)
     out: dict[str, list[float]] = {}
     bar = _bar(len(its) * len(formats), "formats", progress)
     for fmt in formats:
         drops = []
         for it in its:
-            pert = InjectErrors((Placement(it.param, fmt, False, it.ch0, it.ch1),))
-            drops.append(base - float(evaluate(model, data, InstanceSpec(1), pert,
+            place = (Placement(it.param, fmt, False, it.ch0, it.ch1),)
+            drops.append(base - float(evaluate(placed_model(model, place, ranges), data,
+                                               InstanceSpec(1), InjectErrors(place),
                                                progress=False)[0]))
             bar.update(1)
         out[fmt] = drops

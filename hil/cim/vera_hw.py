@@ -5,7 +5,17 @@ VeRA+ §IV-E, Eq 10: E = ops_RRAM/η_RRAM + ops_SRAM/η_SRAM with η from Table 
 op per MAC: the convention that gives the paper's 210.2 nJ backbone; 2 ops per MAC would
 double every energy).  Area = backbone bits / 2.53 Mb/mm² + bits of *one* compensation set in
 SRAM-IMC / 0.31 Mb/mm² (the paper: "the SRAM-IMC can hold one set"), 4-bit values, Mb = 1e6.
-Parameter and op counts are those of :mod:`hil.nn.overhead` (the one implementation).
+Parameter counts are those of :mod:`hil.nn.overhead` (the one implementation), and so are the
+VeRA+ ops.  The VeRA/LoRA ops (``adapter_ops``):
+
+- ``"loralib"`` (default): the MACs of loralib's convolution adapter itself (microsoft/LoRA,
+  ``loralib/layers.py``, class ``Conv2d``: A of shape (r·k, C_in·k), B of shape (C_out·k, r·k),
+  ΔW = (B @ A).view(C_out, C_in, k, k); the shapes VeRA+ §III-C calls "official LoRA/VeRA
+  for CNN"), computed per output position exactly, in the cheaper of its two forms
+  (:func:`loralib_adapter_macs`); VeRA's scaling vectors act on the rows of A (r·k) and B
+  (C_out·k) as in VeRA Eq 6;
+- ``"per-parameter"``: each adapter parameter used once per output position
+  (:mod:`hil.nn.overhead`), which undercounts loralib's operator.
 """
 from __future__ import annotations
 
@@ -13,6 +23,7 @@ from dataclasses import dataclass
 
 from hil.cim.layers import resnet20_shapes
 from hil.cim.units import Unit, load_unit
+from hil.errors import ParameterError
 from hil.nn.overhead import layer_shapes as _overhead_shapes
 from hil.nn.overhead import overhead
 
@@ -31,6 +42,32 @@ PUBLISHED_MOVEMENT_KB = {("vera+", 1): 2.40, ("vera+", 6): 5.56, ("vera", 1): 5.
 MOVEMENT_BITS = 16
 #: VeRA+ Table III op overheads (rank 1, 11 sets), for Eq 10 on the paper's own op counts
 PUBLISHED_OPS_PCT = {"vera+": 1.9, "vera": 12.5, "lora": 11.5}
+#: how the VeRA/LoRA adapter ops are counted (see the module docstring)
+ADAPTER_OPS = ("loralib", "per-parameter")
+
+
+def loralib_adapter_macs(c_in: int, c_out: int, k: int, positions: int, method: str,
+                         rank: int) -> int:
+    """Multiplies per inference of loralib's Conv2d adapter (LoRA; VeRA with its two scaling
+    vectors) on one layer, plus the C_out adds into the backbone output, per output position.
+
+    loralib's ΔW = (B @ A).view(C_out, C_in, k, k) with A (r·k × C_in·k), B (C_out·k × r·k):
+    the row-major view splits a layer's input patch (C_in·k² values, in (C_in, k, k) order)
+    into k consecutive chunks x_a of C_in·k values, and output channel o is
+    Σ_a B[o·k + a, :] · (A x_a).  Factored: k·(r·k)·(C_in·k) MACs for A and C_out·k·(r·k)
+    for B (VeRA: + r·k² for Λ_d on every A x_a, + C_out·k for Λ_b on the rows of B).  Merged:
+    ΔW as a dense k×k convolution, C_out·C_in·k² MACs (merging once per set load, not per
+    inference).  The cheaper form is counted; both give the same output
+    (``tests/test_cim_cost.py`` checks the factored form against the merged convolution).
+    """
+    if method not in ("lora", "vera"):
+        raise ParameterError(f"loralib adapter method {method!r}; allowed: 'lora', 'vera'")
+    r = rank
+    factored = r * k ** 3 * c_in + r * k ** 2 * c_out
+    if method == "vera":
+        factored += r * k ** 2 + c_out * k
+    dense = c_out * c_in * k * k
+    return positions * (min(factored, dense) + c_out)
 
 
 @dataclass(frozen=True)
@@ -72,9 +109,13 @@ def _one_set_values(o, shapes, method: str, rank: int, sets: int) -> int:
 
 
 def table_iv(rram: Unit | None = None, sram: Unit | None = None, *, bits: int = 4,
-             sets: int = 11, ops_per_mac: float = 1.0) -> list[TableIVRow]:
+             sets: int = 11, ops_per_mac: float = 1.0,
+             adapter_ops: str = "loralib") -> list[TableIVRow]:
     """Reproduced Table IV rows (pure RRAM, then VeRA+/VeRA/LoRA at ranks 1 and 6)."""
     from hil.nn.models import resnet20
+
+    if adapter_ops not in ADAPTER_OPS:
+        raise ParameterError(f"adapter_ops {adapter_ops!r}; allowed: {', '.join(ADAPTER_OPS)}")
 
     rram = rram or load_unit("rram_imc_22nm")
     sram = sram or load_unit("sram_imc_22nm")
@@ -91,7 +132,11 @@ def table_iv(rram: Unit | None = None, sram: Unit | None = None, *, bits: int = 
         for method in ("vera+", "vera", "lora"):
             o = overhead(net, (3, 32, 32), method, rank, sets)
             vals = _one_set_values(o, ov_shapes, method, rank, sets)
-            ops = o.ops * ops_per_mac
+            ops = o.ops
+            if method != "vera+" and adapter_ops == "loralib":
+                ops = sum(loralib_adapter_macs(s.c_in, s.c_out, s.k, s.positions, method, rank)
+                          for s in ov_shapes)
+            ops *= ops_per_mac
             rows.append(TableIVRow(method, rank, area0 + vals * bits / (sram.density_Mb_per_mm2 * 1e6),
                                    e0 + ops / eta_s * 1e9, vals, int(ops),
                                    *PUBLISHED[(method, rank)]))

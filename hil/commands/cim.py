@@ -61,10 +61,12 @@ def _shapes(model_name: str, model=None):
 
 
 def _load(model_name: str, seed: int):
+    """(model, test data, description, activation calibration batch = first training inputs)."""
+    from hil.cim.activations import CALIB_N
     from hil.nn.validate_models import load_model
 
     model, split, desc = load_model(model_name, seed=seed)
-    return model, (split.x_test, split.y_test), desc, tuple(split.x_test.shape[1:])
+    return model, (split.x_test, split.y_test), desc, split.x_train[:CALIB_N]
 
 
 def _error_model(args):
@@ -118,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="inferences per weight load of volatile units (default 1)")
     q.add_argument("--z", type=float, default=None,
                    help="budget checked on mean + z·σ/√n of the MC drops (default: the one-sided "
-                        "95 %% normal quantile, hil.cim.partition.Z_ONE_SIDED_95; 0 = the mean)")
+                        "95 %% normal quantile, hil.cim.budget.Z_ONE_SIDED_95, as hil cim search; 0 = the mean)")
     _common(q, "partition")
     q.set_defaults(func=partition_main)
 
@@ -147,6 +149,9 @@ def _error_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--groups", type=int, default=1, help="output-channel groups per layer "
                    "(kernel granularity; default 1 = per layer)")
     p.add_argument("--n", type=int, default=20, help="Monte-Carlo instances (default 20)")
+    p.add_argument("--weights-only", action="store_true",
+                   help="quantize only the weights to a format (default: the layer inputs too, "
+                        "static per-tensor ranges from 256 training inputs; docs/cim.md)")
 
 
 def _common(p: argparse.ArgumentParser, what: str) -> None:
@@ -215,13 +220,18 @@ def sensitivity_main(args: argparse.Namespace) -> int:
     if not seeds or args.n < 2 or args.groups < 1:
         raise ParameterError(f"need --seeds (got {args.seeds!r}), --n >= 2 (got {args.n}) and "
                              f"--groups >= 1 (got {args.groups})")
-    model, data, desc, _ = _load(args.model, args.seed)
+    from hil.cim.activations import ACT_SCHEME, calibrate_inputs
+    from hil.cim.sensitivity import weight_layers
+
+    model, data, desc, calib_x = _load(args.model, args.seed)
     em = _error_model(args)
     base = clean_accuracy(model, data)
+    ranges = None if args.weights_only else calibrate_inputs(model, weight_layers(model), calib_x)
     runs = [layer_sensitivity(model, data, em, n=args.n, root_seed=s, groups=args.groups,
                               baseline=base, progress=not args.no_progress) for s in seeds]
     fdrop = format_sensitivity(model, data, formats, groups=args.groups, baseline=base,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, act_ranges=ranges,
+                               quantize_inputs=not args.weights_only)
     names = [s.item.name for s in runs[0]]
     mean = np.array([s.mean_drop for s in runs[0]])
     std = np.array([s.std_drop for s in runs[0]])
@@ -245,10 +255,13 @@ def sensitivity_main(args: argparse.Namespace) -> int:
         results[f"format/{f}"] = (np.array(fdrop[f]), "fraction")
     write_analysis(out, "sensitivity", {"model": args.model, "n": args.n, "groups": args.groups,
                                         "seeds": seeds, "t_drift": args.t_drift if args.fit else None,
+                                        "activations": "weights only" if args.weights_only
+                                        else ACT_SCHEME,
                                         "error_model": em.describe(), **desc},
                    results, inputs=[args.from_run] + ([args.fit] if args.fit else []),
                    overwrite=args.overwrite)
-    plot_sensitivity(names, mean, std, png, fdrop, title=em.source)
+    plot_sensitivity(names, mean, std, png, fdrop, title=em.source,
+                     quantized="weights" if args.weights_only else "weights + inputs")
     print(f"result file: {out}\nplot: {png}")
     return 0
 

@@ -264,16 +264,10 @@ class CommitFile:
         touched = {p for p in self._dirty if p * PAGE < old}
         if self.size < old:
             touched |= set(range(self.size // PAGE, -(-old // PAGE)))
-        parts = [_HEAD.pack(_MAGIC, old, len(touched))]
-        for page in sorted(touched):
-            data = os.pread(self._fd, min(PAGE, old - page * PAGE), page * PAGE)
-            parts += [_ENTRY.pack(page, len(data)), data]
-        body = b"".join(parts)
-        blob = body + _TAIL.pack(zlib.crc32(body), _MAGIC)
         jfd = os.open(journal_path(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             try:
-                _write(jfd, blob)
+                self._write_journal(jfd, old, sorted(touched))
                 if self.fsync:
                     os.fsync(jfd)
             except OSError:
@@ -304,6 +298,32 @@ class CommitFile:
         self._dirty.clear()
         self._disk = self.size
         self.commits += 1
+
+    def _write_journal(self, jfd: int, old: int, touched: list[int]) -> None:
+        """The journal of the old contents of the pages ``touched`` (ascending) and the old
+        file size ``old``: head, one (page, byte count, bytes) entry per page, and the crc32
+        of all that.  Runs of consecutive pages are read with one pread and written with one
+        write (of at most ~`_MAX_WRITE` bytes): a 4 Mb checkpoint rewrites ~20,000 pages."""
+        head = _HEAD.pack(_MAGIC, old, len(touched))
+        _write(jfd, head)
+        crc = zlib.crc32(head)
+        run_pages = _MAX_WRITE // PAGE
+        i = 0
+        while i < len(touched):
+            j = i       # touched[i..j]: consecutive pages, at most run_pages of them
+            while j + 1 < len(touched) and touched[j + 1] == touched[j] + 1 and j + 1 - i < run_pages:
+                j += 1
+            start = touched[i] * PAGE
+            data = os.pread(self._fd, min((touched[j] + 1) * PAGE, old) - start, start)
+            chunk = bytearray()
+            for k, page in enumerate(touched[i:j + 1]):
+                part = data[k * PAGE:(k + 1) * PAGE]
+                chunk += _ENTRY.pack(page, len(part))
+                chunk += part
+            _write(jfd, chunk)
+            crc = zlib.crc32(chunk, crc)
+            i = j + 1
+        _write(jfd, _TAIL.pack(crc, _MAGIC))
 
     def _write_pages(self) -> None:
         pages = sorted(p for p in self._dirty if p * PAGE < self.size)

@@ -8,7 +8,8 @@ state: they are redrawn from (seed, shape, card, faults), which the state record
 from __future__ import annotations
 
 import operator
-from typing import Any, Mapping, Sequence
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from hil.backend import line_index
 from hil.clock import Clock, VirtualClock
 from hil.errors import ParameterError
 from sim_backends.devices._card import get_card
-from sim_backends.devices.fastmath import standard_normal
+from sim_backends.devices.normals import standard_normal
 from sim_backends.devices.faults import FaultMap, build_faults
 
 MAX_CELLS = 8192 * 8192
@@ -59,9 +60,11 @@ def keep_freed_memory() -> bool:
     maps, HDF5 buffers); above the default mmap threshold each such block is a fresh mmap
     whose pages fault in and are unmapped again on free, which made ~25 % of a 4 Mb
     write-verify run system time.  A 256 MB mmap threshold and a 1 GB trim threshold let
-    those blocks be reused from the heap instead.  Safe: only allocation placement changes
-    (memory stays reusable by the process; RSS keeps the high-water mark).  Returns
-    whether the setting was applied."""
+    those blocks be reused from the heap instead.  One arena (M_ARENA_MAX = 1): the kernel
+    threads (`hil.threads`) would otherwise get arenas of their own, whose freed blocks go
+    back to the OS (-25 % system time at 4 Mb); set before those threads exist.  Safe:
+    only allocation placement changes (memory stays reusable by the process; RSS keeps the
+    high-water mark).  Returns whether the setting was applied."""
     global _KEPT
     if _KEPT:
         return True
@@ -75,8 +78,9 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False       # not glibc (e.g. musl): leave the allocator alone
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    _KEPT = bool(mallopt(M_MMAP_THRESHOLD, 256 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+    _KEPT = (bool(mallopt(M_MMAP_THRESHOLD, 256 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+             and bool(mallopt(M_ARENA_MAX, 1)))
     return _KEPT
 
 
@@ -89,7 +93,7 @@ class Scratch:
 
     def normal(self, rng: np.random.Generator | None, shape: tuple[int, int]) -> np.ndarray:
         """A float32 ``shape`` view of the normal buffer filled with standard normal draws
-        from ``rng``'s bit stream (`fastmath.standard_normal`: inverse-CDF, about 2x cheaper
+        from ``rng``'s bit stream (`normals.standard_normal`: inverse-CDF, about 2x cheaper
         than ``rng.standard_normal``, deterministic from the Generator state, so a resumed
         run draws the same); ``rng`` None: zeros (no noise).  Valid until the next call."""
         n = int(shape[0]) * int(shape[1])
@@ -101,6 +105,18 @@ class Scratch:
         else:
             z.fill(0.0)
         return z
+
+
+def compiled_entry(kernel: Any, *args: Any) -> Callable[..., Any]:
+    """The compiled function that the numba ``kernel`` runs for arguments typed like
+    ``args`` (``Dispatcher.get_overload``): calling it skips numba's per-call type dispatch
+    (a large part of a one-cell kernel call), so the caller must keep passing arguments of
+    those types (dtypes, dimensions, layouts).  ``kernel`` itself where it is no numba
+    dispatcher or has not been compiled for those types."""
+    try:
+        return kernel.get_overload(tuple(kernel.typeof_pyval(a) for a in args))
+    except (AttributeError, KeyError):
+        return kernel
 
 
 class SimArray:
@@ -166,6 +182,13 @@ class SimArray:
         r, c = self.cell_index(row, col)
         return float(self.read(self._all_rows[r:r + 1], self._all_cols[c:c + 1], v_read_V)[0, 0])
 
+    def cell_reader(self, row: int, col: int) -> Callable[[float | None], float]:
+        """``read_cell(row, col, v_read_V)`` as a function of ``v_read_V``, the cell validated
+        now (a spot measurement repeated on one cell, `emulators.bench.Bench`); the function
+        reads the array's state at each call.  Arrays with a scalar path override it."""
+        r, c = self.cell_index(row, col)
+        return partial(self.read_cell, r, c)
+
     def check_mask(self, mask: np.ndarray) -> np.ndarray:
         m = np.asarray(mask)
         if m.shape != self.shape or m.dtype != bool:
@@ -179,7 +202,12 @@ class SimArray:
         except ValueError:
             raise ParameterError(f"amplitude_V of shape {np.shape(amplitude_V)} does not "
                                  f"broadcast to {self.shape}") from None
-        if not np.all(np.isfinite(amp)):
+        if amp.ndim == 2 and amp.size and amp.flags.c_contiguous:   # a per-cell map: one parallel pass
+            from hil.plan_kernel import all_finite
+            finite = all_finite(amp)
+        else:
+            finite = bool(np.all(np.isfinite(amp)))
+        if not finite:
             raise ParameterError("amplitude_V must be finite")
         return amp
 

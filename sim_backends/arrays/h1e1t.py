@@ -28,7 +28,7 @@ Relaxation clock: only a pulse whose ionic dose exceeds the card's
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -36,10 +36,11 @@ from hil.backend import Lines, check_width
 from hil.clock import Clock
 from hil.errors import ParameterError
 from hil.plan import DAC_RESOLUTION_V, PulsePlan, compile_plan, row_passes  # noqa: F401
-from sim_backends.arrays.base import SimArray, per_line
+from sim_backends.arrays.base import SimArray, compiled_entry, per_line
 from sim_backends.arrays.h1e1t_measure import H1E1TMeasurements
 from sim_backends.devices import ecram, ecram_kernels
 from sim_backends.devices._card import num
+from sim_backends.devices.normals import pcg64_reserve
 from sim_backends.devices.faults import apply_read_faults
 from sim_backends.devices.h1e1t_cell import gate_voltage, selector_conductance
 from sim_backends.devices.transistor import TransistorParams
@@ -70,6 +71,9 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
                      "depress": {"drain": "amplitude", "select_cols": "h1e1t.v_ss_V"}}
     #: station [backend] options (`set_option`) and their allowed values
     options = {"program_by": ("rows", "cols")}
+    #: the pulse and bulk-read kernels draw their normal numbers themselves where they can
+    #: (`_noise`); False: always through `scratch.normal` (tests substitute draws there)
+    kernel_noise = True
 
     def __init__(self, shape: Sequence[int], card: dict[str, Any] | str = "ecram_wox_lipon",
                  seed: int = 0, clock: Clock | None = None,
@@ -95,10 +99,11 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         self.dc_dwell_s = num(card, "dc_sweep.dwell_s")
         self.x = np.full(self.shape, num(card, "conductance.x0", 0.0), dtype=np.float32)
         self.program_by = "rows"
-        self._read_consts: tuple[Any, ...] | None = None   # (params, read_cell's kernel constants)
+        self._read_consts: tuple[Any, ...] | None = None   # `cell_reader`'s kernel arguments
         #: clock time of the last programming when it is the same for every cell, else None
         #: (derived from t_prog_s; lets whole-array reads skip a per-cell log)
         self._t_prog_uniform: float | None = 0.0
+        self._g_sel_memo: dict[Any, Any] = {}   # `_selector_g`: {"sel": selector, (TG, ED): G}
 
     # -- state -> conductance ------------------------------------------------------------
     def _x_now(self, index: Any = (slice(None), slice(None))) -> np.ndarray:
@@ -134,11 +139,11 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
                                  "(drain bias, gate grounded)")
         ri, ci = self.lines(rows, cols)
         out = np.empty((ri.size, ci.size))
-        z = self.scratch.normal(self.rng, (ri.size, ci.size))
+        all_cols = ci is self._all_cols
+        noise = self._noise(self.rng, (ri.size, ci.size), all_cols)
         p = self.params
         ecram_kernels.read(self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S, self.dev.floor,
-                           ri, ci, ci is self._all_cols, z, float(self.clock.now()),
-                           np.float32(p.tau_s),
+                           ri, ci, all_cols, *noise, float(self.clock.now()), np.float32(p.tau_s),
                            np.float32(p.read_rel_sigma), np.float32(p.read_abs_sigma_S), out)
         if not self.faults.any:
             return out
@@ -148,32 +153,64 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
 
     def read_cell(self, row: int, col: int, v_read_V: float | None = None) -> float:
         """`read` of the one cell (row, col) as a float: the same value and random draw as
-        ``read([row], [col], v_read_V)[0, 0]``, without the index arrays (single-cell spot
-        measurements of the emulated lab, `Bench.current`)."""
-        v = self.v_read_V if v_read_V is None else float(v_read_V)
-        if not 0 < abs(v) <= 1.0:
-            raise ParameterError(f"ECRAM read voltage {v_read_V!r} V; allowed: 0 < |V| <= 1 V "
-                                 "(drain bias, gate grounded)")
+        ``read([row], [col], v_read_V)[0, 0]``, without the index arrays (`cell_reader`)."""
+        return self.cell_reader(row, col)(v_read_V)
+
+    def cell_reader(self, row: int, col: int) -> Callable[[float | None], float]:
+        """`read_cell` of the cell (row, col) as a function of ``v_read_V``, the cell
+        validated now: the scalar single-cell path of the emulated lab's spot measurements
+        (`emulators.bench.Bench`).  Each call reads the state, parameters, clock and random
+        stream as they are then (nothing is cached that a pulse, a `load_state_dict` or new
+        ``params`` could change); the cell's fault (fixed with the array) is looked up now."""
         r, c = self.cell_index(row, col)
-        p = self.params
-        if self._read_consts is None or self._read_consts[0] is not p:
-            self._read_consts = (p, np.float32(p.tau_s), np.float32(p.read_rel_sigma),
-                                 np.float32(p.read_abs_sigma_S))
-        # one normal draw from 64 bits of the stream, as `read` of one cell draws it; the
-        # kernel uses their low 32-bit word, passed as a plain int (a numpy uint64 scalar
-        # costs more than the kernel on a spot query)
-        g = ecram_kernels.read_one(self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S,
-                                   self.dev.floor, r, c, self.rng.bit_generator.random_raw() & 0xFFFFFFFF,
-                                   float(self.clock.now()), *self._read_consts[1:])
-        if self.faults.any:
-            if self.faults.dead_rows[r] or self.faults.dead_cols[c]:
+        read_one = ecram_kernels.read_one
+        fm = self.faults
+        # the fault map is built with the array and fixed (`FaultMap.any`): this cell's fault
+        fault = None if not fm.any else "dead" if fm.dead_rows[r] or fm.dead_cols[c] else \
+            "on" if fm.stuck_on[r, c] else "off" if fm.stuck_off[r, c] else None
+
+        def read(v_read_V: float | None = None) -> float:
+            v = self.v_read_V if v_read_V is None else float(v_read_V)
+            if not 0 < abs(v) <= 1.0:
+                raise ParameterError(f"ECRAM read voltage {v_read_V!r} V; allowed: 0 < |V| <= 1 V "
+                                     "(drain bias, gate grounded)")
+            p, x, t, dev = self.params, self.x, self.t_prog_s, self.dev
+            k = self._read_consts   # (params, state buffers, devices, kernel constants, entry)
+            if k is None or k[0] is not p or k[1] is not x or k[2] is not t or k[3] is not dev:
+                k = self._read_consts = (p, x, t, dev, dev.nu, dev.g_on_S, dev.floor,
+                                         np.float32(p.tau_s), np.float32(p.read_rel_sigma),
+                                         np.float32(p.read_abs_sigma_S), None)
+            # one normal draw from 64 bits of the stream, as `read` of one cell draws it; the
+            # kernel uses their low 32-bit word, passed as a plain int (a numpy uint64 scalar
+            # costs more than the kernel on a spot query)
+            raw, now = self.rng.bit_generator.random_raw() & 0xFFFFFFFF, float(self.clock.now())
+            if k[10] is not None:   # the kernel compiled for exactly these argument types
+                g = k[10](x, t, k[4], k[5], k[6], r, c, raw, now, k[7], k[8], k[9])
+            else:                   # first read of these buffers: through numba's dispatch
+                args = (x, t, k[4], k[5], k[6], r, c, raw, now, k[7], k[8], k[9])
+                g = read_one(*args)
+                self._read_consts = k[:10] + (compiled_entry(read_one, *args),)
+            if fault is None:
+                return g
+            if fault == "dead":
                 return 0.0
-            g_on = float(self.dev.g_on_S[r, c])
-            if self.faults.stuck_on[r, c]:
-                return g_on
-            if self.faults.stuck_off[r, c]:
-                return g_on * float(self.dev.floor[r, c])
-        return g
+            g_on = float(dev.g_on_S[r, c])
+            return g_on if fault == "on" else g_on * float(dev.floor[r, c])
+        return read
+
+    def _noise(self, rng: np.random.Generator | None, shape: tuple[int, int], in_kernel: bool
+               ) -> tuple[int, np.ndarray, np.ndarray]:
+        """The (noise, z, pcg) arguments of an `ecram_kernels` call that takes ``shape``
+        standard normal draws from ``rng`` (None: no noise), row by row: drawn in the kernel
+        (``in_kernel``, `kernel_noise`, a PCG64 generator and an even row length: no buffer,
+        no separate pass), else through `Scratch.normal`; the same values either way."""
+        if rng is None:
+            return ecram_kernels.NOISE_NONE, ecram_kernels.NO_Z, ecram_kernels.NO_PCG
+        if in_kernel and self.kernel_noise and shape[1] % 2 == 0:
+            pcg = pcg64_reserve(rng, shape[0] * shape[1])
+            if pcg is not None:
+                return ecram_kernels.NOISE_PCG, ecram_kernels.NO_Z, pcg
+        return ecram_kernels.NOISE_ARRAY, self.scratch.normal(rng, shape), ecram_kernels.NO_PCG
 
     # -- programming ---------------------------------------------------------------------
     def _update(self, index: Any, x_now: np.ndarray, v_gc: np.ndarray, width_s: float,
@@ -254,11 +291,14 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
             return r, sel, float(ed[r]), False
         return None
 
-    def _row_phase(self, rows: np.ndarray, target: np.ndarray, level_V: float | np.ndarray,
-                   potentiate: bool, width_s: float, t_s: np.ndarray | None = None) -> None:
-        """Pulse each row in ``rows`` once (``target``: their targets, (len(rows), cols)) at
-        ``level_V``: one value, or one per row of ``rows`` (a row's pulse leaves every other
-        row at 0 V, so rows at different amplitudes are pulsed together exactly).
+    def _row_phase(self, rows: np.ndarray, target: np.ndarray | tuple[np.ndarray, np.ndarray],
+                   level_V: float | np.ndarray, potentiate: bool, width_s: float,
+                   t_s: np.ndarray | None = None) -> None:
+        """Pulse each row in ``rows`` once at ``level_V``: one value, or one per row of
+        ``rows`` (a row's pulse leaves every other row at 0 V, so rows at different
+        amplitudes are pulsed together exactly).  ``target``: their targets, a bool mask
+        (len(rows), cols), or (codes, code) with row ``rows[k]``'s targets where
+        ``codes[rows[k]] == code[k]`` (a plan's code map, read in the kernel: no mask).
         ``t_s``: the start time of each row's pulse (default: the clock's now for all).
 
         Line voltages per row: potentiation EG = V_P, ED = V_D, TG = 0 on targets (selector
@@ -270,6 +310,12 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         n = rows.size
         if n == 0:
             return
+        if isinstance(target, tuple):
+            codes, crow = np.ascontiguousarray(target[0], dtype=np.int32), rows
+            code = np.ascontiguousarray(target[1], dtype=np.int32)
+        else:           # a mask: its row k is row k of a 0/1 code map, targets at code 1
+            codes = np.ascontiguousarray(target, dtype=np.int32).reshape(n, -1)
+            crow, code = np.arange(n), np.ones(n, np.int32)
         f32 = np.float32
         lv = np.broadcast_to(np.asarray(level_V, f32).reshape(-1), (n,))
         v_d = np.full(n, self.v_d_V, f32)
@@ -279,27 +325,45 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         else:
             eg, ed = np.zeros(n, f32), lv
             tg_t, tg_o = f32(self.v_ss_V), f32(0.0)
-        g_t = np.broadcast_to(selector_conductance(tg_t, ed, f32(0.0), self.sel), (n,))
-        g_o = np.broadcast_to(selector_conductance(tg_o, ed, f32(0.0), self.sel), (n,))
+        g_t, g_o = self._selector_g(tg_t, ed), self._selector_g(tg_o, ed)
         # source-follower ceiling of gate_voltage: max(TG - V_T, min(ED, ES)), ES = 0
         low = np.minimum(ed, f32(0.0))
         c_t = np.maximum(tg_t - f32(self.sel.v_t_V), low)
         c_o = np.maximum(tg_o - f32(self.sel.v_t_V), low)
         p = self.params
-        z = self.scratch.normal(self.rng if p.c2c_sigma > 0 else None, (n, self.shape[1]))
+        noise = self._noise(self.rng if p.c2c_sigma > 0 else None, (n, self.shape[1]), True)
         now = np.broadcast_to(np.asarray(self.clock.now() if t_s is None else t_s,
                                          np.float64).reshape(-1), (n,))
         n_prog = ecram_kernels.row_phase(
             self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S, self.dev.floor, self.dev.k_p,
             self.dev.k_d, self.ref_beta_rel, self.faults.dead_rows, self.faults.dead_cols,
-            rows, np.ascontiguousarray(target, dtype=bool), np.ascontiguousarray(eg),
+            rows, codes, crow, code, np.ascontiguousarray(eg),
             np.ascontiguousarray(ed), np.ascontiguousarray(g_t), np.ascontiguousarray(g_o),
-            c_t, c_o, z, np.ascontiguousarray(now), f32(p.tau_s), f32(p.v0_p_V), f32(p.v0_d_V), f32(width_s),
+            c_t, c_o, *noise, np.ascontiguousarray(now), f32(p.tau_s), f32(p.v0_p_V), f32(p.v0_d_V), f32(width_s),
             f32(p.c2c_sigma), f32(0.5 * p.c2c_sigma * p.c2c_sigma), f32(p.programmed_dose))
         if n_prog == n * self.shape[1]:     # every cell programmed: one relaxation origin
             self._t_prog_uniform = _one_time(now) if n == self.shape[0] else None
         elif n_prog:
             self._t_prog_uniform = None
+
+    def _selector_g(self, tg_V: np.float32, ed_V: np.ndarray) -> np.ndarray:
+        """`selector_conductance` (TG ``tg_V``, ED ``ed_V`` per row, ES = 0) as a float32 row
+        vector, evaluated once per distinct (TG, ED) pair and kept: the levels are DAC
+        codes, a few per run, and a call costs ~0.2 ms (twice per row phase)."""
+        memo = self._g_sel_memo
+        if memo.get("sel") is not self.sel:     # another selector: other conductances
+            memo.clear()
+            memo["sel"] = self.sel
+        uniform = ed_V[0] == ed_V[-1] and bool(np.all(ed_V == ed_V[0]))
+        levels, inv = (ed_V[:1], None) if uniform else np.unique(ed_V, return_inverse=True)
+        g = np.empty(levels.size, np.float32)
+        for i, ed in enumerate(levels.tolist()):
+            key = (float(tg_V), ed)
+            if key not in memo:
+                memo[key] = np.float32(selector_conductance(
+                    tg_V, np.array([ed], np.float32), np.float32(0.0), self.sel)[0])
+            g[i] = memo[key]
+        return np.broadcast_to(g, ed_V.shape) if inv is None else g[inv]
 
     def _col_phase(self, target: np.ndarray, level_V: float, potentiate: bool,
                    width_s: float) -> None:
@@ -351,10 +415,11 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         for potentiate, rows, idx in row_passes(plan):
             lev = plan.code[idx]
             signed = lev if potentiate else -lev
-            tmask = plan.codes[rows] == signed[:, None]
             level = (float(lev[0]) * plan.dac_V if np.all(lev == lev[0])
                      else lev * plan.dac_V)
-            self._row_phase(rows, tmask, level, potentiate, plan.width_s, t_s=t[idx])
+            # targets: cells of each row at the pulse's signed code, compared in the kernel
+            self._row_phase(rows, (plan.codes, signed), level, potentiate, plan.width_s,
+                            t_s=t[idx])
 
     def _check_plan(self, plan: PulsePlan) -> None:
         if plan.shape != self.shape or not plan.scheme.startswith("h1e1t"):

@@ -4,41 +4,72 @@ The formulas of `ecram` and `h1e1t_cell` (float32 throughout, the same operation
 evaluated cell by cell on the array's own buffers: the selected rows are visited in place
 (no gathers, no scatters, no full-array temporaries), and the loops are branch-free so that
 they compile to SIMD code, with `fastmath.expf`/`logf` for the transcendental functions.
-Random numbers still come from the array's numpy Generator, drawn in one call per phase
-into a reused buffer, so the random stream (and `state_dict` resumption) is the numpy
-path's.  Results agree with the numpy formulas to float32 rounding (the polynomial exp/log
-differ from numpy's SIMD loops in the last bits), not bit for bit: see
+Random numbers still come from the array's numpy Generator: drawn inside the kernels from
+its PCG64 state (`normals.pcg64_reserve`), or into a reused buffer, the same values in the
+same order either way, so the random stream (and `state_dict` resumption) is the numpy
+path's.  Rows are independent: the kernels split them over threads (`hil.threads.split_run`)
+with bit-identical results for any thread count.  Results agree with the numpy formulas
+to float32 rounding (the polynomial exp/log differ from numpy's SIMD loops in the last
+bits), not bit for bit: see
 tests/test_perf_equivalence_ecram.py for the per-pulse agreement and the statistics of a
 whole write-verify run.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
+from hil.threads import split_run
 from sim_backends.devices.fastmath import expf, logf, normal_of_word
+from sim_backends.devices.normals import pcg64_advance, pcg64_fill
 
 
 #: cells per inner block: each stage loop touches at most ~6 arrays (LLVM vectorizes a loop
 #: only when its runtime alias checks stay few) and the block buffers stay in L1/L2 cache
 _BLOCK = 1024
+_J = dict(cache=True, nogil=True, error_model="numpy")
+#: where the kernels take their normal draws: none (z = 0), a given array, or drawn in the
+#: kernel from PCG64 words (`normals.pcg64_reserve`; no buffer, no separate pass)
+NOISE_NONE, NOISE_ARRAY, NOISE_PCG = 0, 1, 2
+#: the unused ``z`` / ``pcg`` arguments
+NO_Z = np.zeros((0, 0), np.float32)
+NO_PCG = np.zeros(4, np.uint64)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def row_phase(x, t_prog, nu, g_on, floor, k_p, k_d, beta, dead_rows, dead_cols,
-              rows, tmask, eg_r, ed_r, gsel_t_r, gsel_o_r, ceil_t_r, ceil_o_r, z,
-              now_r, tau_s, v0_p, v0_d, width_s, sigma, half_sigma2, prog_dose):
-    """One pulse on each row ``rows[k]`` (targets ``tmask[k]``, pulse time ``now_r[k]``)
-    with the per-row line voltages of the H-1E1T scheme; updates ``x`` and ``t_prog``.
+def row_phase(x: np.ndarray, *args: Any) -> int:
+    """One pulse on each row ``rows[k]`` (targets: the cells where ``codes[crow[k]]``
+    equals ``code_k[k]``, e.g. a plan's DAC code map and the pulse's signed code; pulse time
+    ``now_r[k]``) with the per-row line voltages of the H-1E1T scheme; updates ``x`` and
+    ``t_prog``; the arguments of `_pulse_rows` after its row range.  The rows (distinct,
+    as in a `hil.plan.row_passes` pass) run on the kernel threads (`hil.threads.split_run`);
+    the count is an integer sum, exact in any order.
 
     Per cell: retention factor and relaxed state (`ecram.retention_factor`), channel
     conductance, selector/channel divider and source-follower ceiling
     (`h1e1t_cell.gate_voltage`, ES = 0), sinh dose (`ecram.pulse_dose`), lognormal
-    cycle-to-cycle factor exp(sigma z - sigma^2 / 2) from ``z`` (`ecram.apply_dose`; z = 0
-    and sigma = 0 without noise), and the programming-event rule of `H1E1TArray._update`:
+    cycle-to-cycle factor exp(sigma z - sigma^2 / 2) (`ecram.apply_dose`), and the
+    programming-event rule of `H1E1TArray._update`:
     a dose above ``prog_dose`` sets the state and restarts the cell's relaxation clock, a
     smaller one stores the programmed-state equivalent (new / factor, at most 1) on the
-    running clock.  Returns the number of cells with a programming event."""
+    running clock.  Returns the number of cells with a programming event.
+
+    The normal draws z (row k's: values k * cols on), by ``noise``: `NOISE_NONE` z = 0
+    (sigma = 0); `NOISE_ARRAY` the array ``z`` (len(rows), cols); `NOISE_PCG` drawn here
+    from the PCG64 words ``pcg`` (`normals.pcg64_reserve`; even cols only), the values
+    `normals.standard_normal` would put in that array."""
+    n = args[9].size      # rows (the 11th argument)
+    return sum(split_run(_pulse_rows, n, n * x.shape[1], x, *args))
+
+
+@njit(**_J)
+def _pulse_rows(k0, k1, x, t_prog, nu, g_on, floor, k_p, k_d, beta, dead_rows, dead_cols,
+                rows, codes, crow, code_k, eg_r, ed_r, gsel_t_r, gsel_o_r, ceil_t_r, ceil_o_r,
+                noise, z, pcg, now_r, tau_s, v0_p, v0_d, width_s, sigma, half_sigma2,
+                prog_dose):
+    """`row_phase` of the rows ``rows[k0:k1]`` (serial, block by block); returns their
+    count of programming events."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
     half = np.float32(0.5)
@@ -49,11 +80,17 @@ def row_phase(x, t_prog, nu, g_on, floor, k_p, k_d, beta, dead_rows, dead_cols,
     v = np.empty(_BLOCK, np.float32)
     dose = np.empty(_BLOCK, np.float32)
     new = np.empty(_BLOCK, np.float32)
-    for k in range(rows.size):
+    zb = np.zeros(_BLOCK, np.float32)       # the block's normal draws (0: no noise)
+    words = np.empty(_BLOCK, np.uint32)
+    h, lo = np.uint64(0), np.uint64(0)
+    for k in range(k0, k1):
         r = rows[k]
+        if noise == NOISE_PCG:    # row k's draws start at output k * cols / 2
+            h, lo = pcg64_advance(pcg[0], pcg[1], pcg[2], pcg[3], np.uint64(k * (n_cols // 2)))
         eg, ed, now_s = eg_r[k], ed_r[k], now_r[k]
         g_t, g_o, c_t, c_o = gsel_t_r[k], gsel_o_r[k], ceil_t_r[k], ceil_o_r[k]
         dead_r = dead_rows[r]
+        cr, ck = crow[k], code_k[k]
         for j0 in range(0, n_cols, _BLOCK):
             m = min(_BLOCK, n_cols - j0)
             xr, tr = x[r, j0:j0 + m], t_prog[r, j0:j0 + m]
@@ -63,11 +100,11 @@ def row_phase(x, t_prog, nu, g_on, floor, k_p, k_d, beta, dead_rows, dead_cols,
                 fac[j] = expf(-nur[j] * logf(one + t / tau_s))
             for j in range(m):
                 xn[j] = xr[j] * fac[j]
-            br, tmk, dc = beta[r, j0:j0 + m], tmask[k, j0:j0 + m], dead_cols[j0:j0 + m]
+            br, cd, dc = beta[r, j0:j0 + m], codes[cr, j0:j0 + m], dead_cols[j0:j0 + m]
             for j in range(m):
                 fl = fr[j]
                 g_e = gr[j] * (fl + (one - fl) * xn[j])
-                tm = tmk[j]
+                tm = cd[j] == ck
                 g_sel = (g_t if tm else g_o) * br[j]
                 node = (g_sel * ed + g_e * zero) / (g_sel + g_e)
                 vj = eg - min(node, c_t if tm else c_o)
@@ -78,10 +115,15 @@ def row_phase(x, t_prog, nu, g_on, floor, k_p, k_d, beta, dead_rows, dead_cols,
                 pos = vj > zero
                 ez = expf(abs(vj) / (v0_p if pos else v0_d))
                 dose[j] = (kpr[j] if pos else -kdr[j]) * (half * (ez - one / ez)) * width_s
-            zk = z[k, j0:j0 + m]
+            if noise == NOISE_ARRAY:
+                zk = z[k, j0:j0 + m]
+                for j in range(m):
+                    zb[j] = zk[j]
+            elif noise == NOISE_PCG:
+                h, lo = pcg64_fill(h, lo, pcg[2], pcg[3], words, zb, m)
             for j in range(m):
                 dj = dose[j]
-                decay = expf(-(abs(dj) * expf(sigma * zk[j] - half_sigma2)))
+                decay = expf(-(abs(dj) * expf(sigma * zb[j] - half_sigma2)))
                 xj = xn[j]
                 new[j] = one - (one - xj) * decay if dj > zero else xj * decay
             cnt = 0
@@ -97,33 +139,55 @@ def row_phase(x, t_prog, nu, g_on, floor, k_p, k_d, beta, dead_rows, dead_cols,
     return n_prog
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def read(x, t_prog, nu, g_on, floor, rows, cols, all_cols, z, now_s, tau_s, rel_sigma,
-         abs_sigma, out):
+def read(x: np.ndarray, t_prog: np.ndarray, nu: np.ndarray, g_on: np.ndarray,
+         floor: np.ndarray, rows: np.ndarray, cols: np.ndarray, *args: Any) -> None:
     """Measured conductance of the rows x cols sub-array into ``out`` (float64): relaxed
     state, `ecram.conductance`, `ecram.read_noise` (G + sqrt((s_rel G)^2 + s_abs^2) z) with
-    the normal draws ``z``.  ``all_cols``: ``cols`` is every column in order (contiguous)."""
+    the normal draws z: ``noise`` `NOISE_ARRAY`: the array ``z`` (as ``out``);
+    `NOISE_PCG` (``all_cols`` and even cols only): drawn here from the PCG64 words ``pcg``,
+    output row a's from value a * cols on (as `row_phase`).  ``all_cols``: ``cols`` is
+    every column in order (contiguous); the arguments of `_read_rows` after its row range.
+    Output rows are independent: they run on the kernel threads (`hil.threads.split_run`)."""
+    split_run(_read_rows, rows.size, rows.size * cols.size, x, t_prog, nu, g_on, floor, rows,
+              cols, *args)
+
+
+@njit(**_J)
+def _read_rows(a0, a1, x, t_prog, nu, g_on, floor, rows, cols, all_cols, noise, z, pcg, now_s,
+               tau_s, rel_sigma, abs_sigma, out):
+    """`read` of the output rows ``a0:a1`` (serial)."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
     abs2 = abs_sigma * abs_sigma
     n_cols = x.shape[1]
     xn = np.empty(_BLOCK, np.float32)
-    for a in range(rows.size):
+    zb = np.empty(_BLOCK, np.float32)       # the block's normal draws
+    words = np.empty(_BLOCK, np.uint32)
+    h, lo = np.uint64(0), np.uint64(0)
+    for a in range(a0, a1):
         r = rows[a]
         if all_cols:
+            if noise == NOISE_PCG:    # output row a's draws start at output a * cols / 2
+                h, lo = pcg64_advance(pcg[0], pcg[1], pcg[2], pcg[3],
+                                      np.uint64(a * (n_cols // 2)))
             for j0 in range(0, n_cols, _BLOCK):
                 m = min(_BLOCK, n_cols - j0)
                 xr, tr, nur = x[r, j0:j0 + m], t_prog[r, j0:j0 + m], nu[r, j0:j0 + m]
                 for c in range(m):
                     t = max(np.float32(now_s - tr[c]), zero)
                     xn[c] = xr[c] * expf(-nur[c] * logf(one + t / tau_s))
-                gr, fr, za, oa = g_on[r, j0:j0 + m], floor[r, j0:j0 + m], z[a, j0:j0 + m], \
-                    out[a, j0:j0 + m]
+                if noise == NOISE_PCG:
+                    h, lo = pcg64_fill(h, lo, pcg[2], pcg[3], words, zb, m)
+                else:
+                    za = z[a, j0:j0 + m]
+                    for c in range(m):
+                        zb[c] = za[c]
+                gr, fr, oa = g_on[r, j0:j0 + m], floor[r, j0:j0 + m], out[a, j0:j0 + m]
                 for c in range(m):
                     fl = fr[c]
                     g = gr[c] * (fl + (one - fl) * xn[c])
                     sg = rel_sigma * g
-                    oa[c] = g + np.sqrt(sg * sg + abs2) * za[c]
+                    oa[c] = g + np.sqrt(sg * sg + abs2) * zb[c]
         else:
             for b in range(cols.size):
                 c = cols[b]
@@ -135,10 +199,11 @@ def read(x, t_prog, nu, g_on, floor, rows, cols, all_cols, z, now_s, tau_s, rel_
                 out[a, b] = g + np.sqrt(sg * sg + abs2) * z[a, b]
 
 
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def read_one(x, t_prog, nu, g_on, floor, r, c, raw, now_s, tau_s, rel_sigma, abs_sigma):
     """`read` of the one cell (r, c) with the normal draw of the 64 random bits ``raw`` (as
-    `fastmath.standard_normal` makes one draw: the low 32-bit word), as a float."""
+    `normals.standard_normal` makes one draw: the low 32-bit word), as a float."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
     z = normal_of_word(np.uint32(raw & np.uint64(0xFFFFFFFF)))

@@ -6,7 +6,8 @@ bit casts (LLVM intrinsics), so a loop of them compiles to SIMD code (2.5-4x fas
 benchmarks/bench_array.py).  Accuracy: within 1.5e-7 relative of the exact value on their
 domain (tests/test_perf_equivalence_ecram.py), the same as numpy's float32 loops.
 Domains: `expf` clamps its argument to [-87.3, 88.7] (results between 1.2e-38 and 3.3e38,
-never 0 or inf); `logf` needs a positive normal number.
+never 0 or inf); `logf` needs a positive normal number.  Also the normal quantile of a
+32-bit word (`normal_of_word`), from which `sim_backends.devices.normals` draws.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["expf", "logf", "normals_from_bits", "standard_normal"]
+__all__ = ["expf", "logf", "normal_of_word"]
 
 
 @intrinsic
@@ -99,35 +100,9 @@ def _probit(u, v):
     return np.float32(1.41421356237) * (p if w < np.float32(5.0) else q) * x
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def normals_from_bits(bits, out):
-    """Fill ``out`` (float32, C-contiguous, n values) with standard normal draws from the
-    random 32-bit words ``bits`` (uint32, at least n): the top 24 bits of ``bits[i]`` give
-    the uniform u = (k + 1/2) 2^-24 and ``out[i]`` is its normal quantile (inverse-CDF
-    sampling: exact in distribution up to the 2^-24 grid and float32 rounding,
-    |z| <= 5.42).  Vectorizes: with the bits from ``Generator.bit_generator.random_raw``
-    about 2x cheaper than numpy's float32 ziggurat (benchmarks/bench_array.py)."""
-    flat = out.reshape(-1)
-    scale = np.float32(2.0 ** -24)
-    halfstep = np.float32(2.0 ** -25)
-    top = np.float32(2.0 ** 24 - 1)
-    for i in range(flat.size):
-        k = np.float32(np.int32(bits[i] >> np.uint32(8)))
-        flat[i] = _probit(k * scale + halfstep, (top - k) * scale + halfstep)
-
-
 @njit(inline="always", cache=True)
 def normal_of_word(word):
     """The normal draw `normals_from_bits` makes from one 32-bit word (uint32)."""
     k = np.float32(np.int32(word >> np.uint32(8)))
     return _probit(k * np.float32(2.0 ** -24) + np.float32(2.0 ** -25),
                    (np.float32(2.0 ** 24 - 1) - k) * np.float32(2.0 ** -24) + np.float32(2.0 ** -25))
-
-
-def standard_normal(rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
-    """Fill the float32 C-contiguous ``out`` with standard normal draws from ``rng``'s bit
-    stream (`normals_from_bits`; n draws consume ceil(n / 2) 64-bit outputs); returns out."""
-    n = out.size
-    bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)
-    normals_from_bits(bits, out)
-    return out

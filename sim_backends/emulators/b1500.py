@@ -127,7 +127,8 @@ class B1500Emulator(LearnMixin, MeasureMixin, SmuMixin, SpguMixin, LineEmulator)
     def handle(self, line: str) -> "str | Deferred | None":
         replies: list[str] = []
         data: list[str] = []
-        for cmd in parse_line(line):   # cached: a repeated line is parsed once
+        cmds = parse_line(line)   # cached: a repeated line is parsed once
+        for cmd in cmds:
             try:
                 if cmd.__class__ is int:
                     raise FlexError(cmd)
@@ -147,6 +148,8 @@ class B1500Emulator(LearnMixin, MeasureMixin, SmuMixin, SpguMixin, LineEmulator)
                 data.append(r.text)
             elif r is not None:
                 replies.append(r)
+        if len(cmds) > 1:
+            self.offer_quick(None)   # a quick answer stands for a line of one command
         if data:
             return Deferred(";".join(replies + data))
         return ";".join(replies) if replies else None

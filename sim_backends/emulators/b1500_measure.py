@@ -5,13 +5,17 @@ and overflow (V) statuses, in the data format chosen by FMT.
 ``XE`` returns `Deferred` data: a socket session holds it for its measurement time, and a
 ``*OPC?`` sent meanwhile is answered first (docs/emulator-b1500.md, "XE and *OPC?").
 Sampling without ``MV`` samples the channels at their DC output (``DV``), as QCoDeS runs it.
+A ``TI``/``TV`` line, once answered, is answered again as a quick line
+(`line.LineEmulator.offer_quick`): the same reading and reply, without the parser.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
+from hil.errors import HilError
 from sim_backends.emulators import flex_data as fd
 from sim_backends.emulators.b1500_smu import I_MAX_A, V_MAX_V, V_RANGES
 from sim_backends.emulators.flex import FlexError, check_count, integer, number
@@ -98,6 +102,7 @@ class MeasureMixin:
                 self._spot_chs.clear()
             self._spot_chs[a] = ch
         if len(kinds) == 1 and not timed:   # TI / TV: one datum
+            self.offer_quick(self._quick_spot(ch, kinds))
             status, v = self._read(ch, kinds)
             return self._d(status, ch, kinds, v)
         out = [self._d("N", ch, "T", self._now())] if timed else []
@@ -105,6 +110,27 @@ class MeasureMixin:
             status, v = self._read(ch, k)
             out.append(self._d(status, ch, k, v))
         return ",".join(out)
+
+    def _quick_spot(self, ch: int, kind: str) -> "Callable[[], bytes | None]":
+        """The quick answer of a ``TI``/``TV`` line on the validated SMU ``ch`` in the present
+        data format: the reply line of `_spot`, encoded; None (the full path answers, and
+        queues the error) where `_read` refuses (channel off) or after ``FMT`` changed the
+        format."""
+        fmt = self.fmt[0]
+        line = fd.datum_line(fmt, "N", ch, kind, self.terminator)
+        read, term = self._read, self.terminator
+
+        def answer() -> bytes | None:
+            if self.fmt[0] != fmt:
+                return None
+            try:
+                status, v = read(ch, kind)
+            except (FlexError, HilError, ValueError):   # refused before any reading (channel
+                return None                             # off, bad values): the full path
+            if status == "N":
+                return line(v)
+            return (self._d(status, ch, kind, v) + term).encode("ascii")
+        return answer
 
     def cmd_TI(self, a): return self._spot(a, "I", False)
     def cmd_TV(self, a): return self._spot(a, "V", False)

@@ -14,7 +14,7 @@ nothing touches the pads: no current flows and pulses reach no device.
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -91,34 +91,57 @@ class Bench:
             plan = self._plans.get(port)
             if plan is None or plan[0] != tuple(self.routes):
                 plan = self._plan(port)
-            terms = plan[1]
-            read_cell = getattr(self.physics, "read_cell", None)
-            levels = self.levels
+            if plan[2] is not None:   # one term, one cell: a spot measurement
+                return plan[2]()
             v = None
             total = 0.0
-            for sign, rows, cols, ports in terms:
-                if ports is not None and read_cell is not None:   # one cell: a spot measurement
-                    get = levels.get
-                    d, s, t = get(ports[0], 0.0), get(ports[1], 0.0), get(ports[2], 0.0)
-                    dv = d - s
-                    i = read_cell(rows[0], cols[0], min(1.0, abs(dv))) * dv \
-                        if t - d > V_SELECT_ON and dv != 0 else 0.0
-                else:
-                    if v is None:
-                        v = self.pin_levels()
-                    i = self._i(v, rows, cols).sum()
+            for sign, rows, cols, cell in plan[1]:
+                if cell is not None:
+                    total += cell()   # signed already
+                    continue
+                if v is None:
+                    v = self.pin_levels()
+                i = self._i(v, rows, cols).sum()
                 if sign > 0:
                     total += i
                 else:
                     total -= i
             return float(total)
 
-    def _plan(self, port: str) -> tuple[tuple, list]:
+    def _cell_current(self, row: int, col: int, ports: tuple[str | None, ...], sign: int
+                      ) -> "Callable[[], float] | None":
+        """The current into the port, ``sign`` * (drain-to-source current), of the one cell
+        (row, col) whose D, S and T pins the ``ports`` drive (None: a grounded pin) as a
+        function of the present levels: G (the physics' single-cell read) * (V_D - V_S)
+        while the selector conducts, else 0, as the float ``0.0 ± i`` (the sum `current`
+        forms); None if the physics has no single-cell read."""
+        phys = self.physics
+        if hasattr(phys, "cell_reader"):
+            read = phys.cell_reader(row, col)
+        elif hasattr(phys, "read_cell"):
+            def read(v_read_V: float, _rc=phys.read_cell) -> float:
+                return float(_rc(row, col, v_read_V))
+        else:
+            return None
+        p_d, p_s, p_t = ports
+
+        def current() -> float:
+            get = self.levels.get
+            d = get(p_d, 0.0)
+            dv = d - get(p_s, 0.0)
+            i = read(min(1.0, abs(dv))) * dv if get(p_t, 0.0) - d > V_SELECT_ON and dv != 0 \
+                else 0.0
+            return 0.0 + i if sign > 0 else 0.0 - i
+        return current
+
+    def _plan(self, port: str) -> tuple[tuple, list, "Callable[[], float] | None"]:
         """What `current` sums for ``port`` under the present routes, built once per routing:
-        (routes key, terms), a term (sign, rows, cols, ports) per routed pin; ``ports``: for a
-        single cell the ports driving its D, S and T pins (None: grounded, as `pin_levels`
-        leaves a pin), else None.  Keyed on the routes in iteration order (the matrix mutates
-        the set in place); the inputs and the array shape are fixed at construction."""
+        (routes key, terms, one), a term (sign, rows, cols, cell) per routed pin; ``cell``:
+        for a single cell its current (`_cell_current`, from the ports driving its D, S and
+        T pins, None for a pin left grounded as `pin_levels` leaves it), else None; ``one``:
+        the whole current when it is one such term, else None.  Keyed on the routes in
+        iteration order (the matrix mutates the set in place); the inputs, the array shape
+        and the physics are fixed at construction."""
         key = tuple(self.routes)
         pin_port: list[str | None] = [None] * len(self.pins)
         for inp, out in self.routes:           # the same assignment order as `pin_levels`
@@ -135,10 +158,15 @@ class Bench:
             kind, idx = pin[0], int(pin[1:])
             if kind in "DS":
                 rows, cols = ([idx], s_cols) if kind == "D" else (d_rows, [idx])
-                one = (pin_port[r + c + rows[0]], pin_port[2 * r + c + cols[0]], pin_port[r + cols[0]]) \
-                    if len(rows) == 1 and len(cols) == 1 else None
-                terms.append((1 if kind == "D" else -1, rows, cols, one))
-        plan = self._plans[port] = (key, terms)
+                sign = 1 if kind == "D" else -1
+                cell = None
+                if len(rows) == 1 and len(cols) == 1:   # D, S and T pins of the one cell
+                    ports = (pin_port[r + c + rows[0]], pin_port[2 * r + c + cols[0]],
+                             pin_port[r + cols[0]])
+                    cell = self._cell_current(rows[0], cols[0], ports, sign)
+                terms.append((sign, rows, cols, cell))
+        one = terms[0][3] if len(terms) == 1 else None
+        plan = self._plans[port] = (key, terms, one)
         return plan
 
     def _i(self, v: np.ndarray, rows: list[int], cols: list[int]) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Callable
 
 #: the value a B1500 sends for data without meaning (status V / overflow / aborted sweep)
 DUMMY = 199.999e99
@@ -43,28 +44,58 @@ def channel_letter(channel: int) -> str:
 
 def value_text(value: float, decimals: int = 3) -> str:
     """``5e-12`` -> ``+005.000E-12`` (3 decimals) / ``+005.0000E-12`` (4 decimals)."""
-    a = abs(value)
-    if not a < DUMMY:   # also NaN and inf: data without meaning
-        return _text(199.999, 99, decimals)
-    if a == 0:
-        return _text(0.0, 0, decimals)
-    exp = math.floor(math.log10(a))
-    exp -= exp % 3  # engineering exponent (floor to a multiple of 3)
-    mant = value / _POW10[exp]
-    # round() is exact but slow: ask it only where rounding can reach 1000
-    if abs(mant) >= 999.99 and round(abs(mant), decimals) >= 1000.0:
-        exp += 3
-        mant = value / _POW10[exp]
-    return _text(mant, exp, decimals)
+    return formatter(decimals)(value)
 
 
-def _text(mant: float, exp: int, decimals: int) -> str:
-    """``±ddd.ddd…E±dd``: sign + 3 digits + point + ``decimals`` digits, exponent."""
-    return "%+0*.*fE%+03d" % (5 + decimals, decimals, mant, exp)
+@lru_cache(maxsize=64)
+def formatter(decimals: int, head: str | bytes = "", tail: str | bytes = ""
+              ) -> Callable[[float], str | bytes]:
+    """value -> ``head`` + ``±ddd.ddd…E±dd`` (``decimals`` digits after the point) + ``tail``,
+    as str or, for bytes ``head``/``tail``, as bytes: the one implementation of the value
+    text (`value_text`; a spot query's whole reply line in one ``%``, `datum_line`)."""
+    if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 9:
+        raise ValueError(f"decimals {decimals!r}; allowed: an int 0..9")
+    if isinstance(head, bytes) != isinstance(tail, bytes):
+        raise TypeError(f"head {head!r} and tail {tail!r} must be both str or both bytes")
+    pct = b"%" if isinstance(head, bytes) else "%"
+    spec = "%%+0%d.%dfE%%+03d" % (5 + decimals, decimals)   # ±ddd.ddd…E±dd
+    pattern = head.replace(pct, pct + pct) + (spec.encode("ascii") if pct == b"%" else spec) \
+        + tail.replace(pct, pct + pct)
+    dummy, zero = pattern % (199.999, 99), pattern % (0.0, 0)
+    pow10, floor, log10 = _POW10, math.floor, math.log10
+    # the last decade range: (lo, hi, exponent, 10 ** exponent); |values| strictly inside
+    # (lo, hi) have that exponent whatever log10 rounds (a stream of readings stays in one)
+    last = [(1.0, 1.0, 0, 1.0)]
+
+    def text(value: float) -> str | bytes:
+        a = abs(value)
+        if not a < DUMMY:   # also NaN and inf: data without meaning
+            return dummy
+        if a < _TINY:       # zero, or below any reading (10 ** e underflows past 1e-308)
+            return zero
+        lo, hi, exp, p = last[0]
+        if not lo < a < hi:
+            exp = floor(log10(a))
+            exp -= exp % 3  # engineering exponent (floor to a multiple of 3)
+            p = pow10[exp]
+            if exp + 3 in pow10:
+                last[0] = (p * _INSIDE_LO, pow10[exp + 3] * _INSIDE_HI, exp, p)
+        mant = value / p
+        # round() is exact but slow: ask it only where rounding can reach 1000
+        if abs(mant) >= 999.99 and round(abs(mant), decimals) >= 1000.0:
+            exp += 3
+            mant = value / pow10[exp]
+        return pattern % (mant, exp)
+    return text
 
 
+#: magnitudes below this format as zero: far below any instrument's resolution (fA)
+_TINY = 1e-300
 #: 10 ** e for every engineering exponent of a finite float (the values ``10.0 ** e`` gives)
 _POW10 = {e: 10.0 ** e for e in range(-327, 309, 3)}
+#: a decade range shrunk by 1e-9 relative: log10 of a value inside is more than 4e-10 away
+#: from the range's ends, far beyond its rounding error (1e-15), so floor(log10) is known
+_INSIDE_LO, _INSIDE_HI = 1.0 + 1e-9, 1.0 - 1e-9
 
 
 def datum(fmt: int, status: str, channel: int, kind: str, value: float,
@@ -87,3 +118,12 @@ def layout(fmt: int, status: str, channel: int, kind: str, source: bool) -> tupl
         k = kind.lower() if source and kind in "VI" else kind
         return decimals, f"{STATUS_NUMBER.get(status, 0):03d}{channel_letter(channel)}{k}"
     return decimals, ""
+
+
+def datum_line(fmt: int, status: str, channel: int, kind: str, terminator: str
+               ) -> Callable[[float], bytes]:
+    """value -> the bytes of a reply line holding one datum: ``datum(fmt, status, channel,
+    kind, value) + terminator``, encoded (the same text; memoised through `layout` and
+    `formatter`, so a spot query formats its reply in one call)."""
+    decimals, head = layout(fmt, status, channel, kind, False)
+    return formatter(decimals, head.encode("ascii"), terminator.encode("ascii"))

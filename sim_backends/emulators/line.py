@@ -13,16 +13,27 @@ A handler may return `Deferred` data (the B1500's ``XE`` measurement data): a so
 session holds it for ``hold_s`` (the measurement "runs"); replies to queries received in
 that window (``*OPC?``) are sent ahead of it and the data follows right after them, or
 when the hold elapses.  The default session (``hold_s=0``) sends it at once.
+
+Quick lines: a handler may `offer_quick` a function that answers the very line it handles
+(the B1500's ``TI 4``) without parsing and dispatching it again.  The emulator keeps it
+under that line's bytes (at most `MAX_QUICK` lines) and calls it when the same bytes come
+again as one whole line, with no input buffered, no data held and no fault planned (the
+line then means exactly what it meant the first time).  The function reads the
+instrument state live and returns the reply bytes, or None where the full path must
+answer (the function changes nothing before it returns None).
 """
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from sim_backends.emulators.faults import FaultPlan, garble, partial
 
 MAX_LINE = 4096
+#: quick lines kept per emulator (a bench script repeats a few queries)
+MAX_QUICK = 64
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class LineEmulator:
         self._default = LineSession(self)
         #: session whose command is being handled (handlers may clear its pending data)
         self.session: LineSession = self._default
+        #: line bytes (terminator included) -> function answering it (`offer_quick`)
+        self._quick: dict[bytes, Callable[[], bytes | None]] = {}
+        self._offered: Callable[[], bytes | None] | None = None
 
     # -- to implement ----------------------------------------------------------------------
     def handle(self, line: str) -> "str | Deferred | None":  # pragma: no cover - abstract
@@ -107,14 +121,34 @@ class LineEmulator:
     def _buf(self) -> bytearray:
         return self._default.buf
 
+    def offer_quick(self, answer: Callable[[], bytes | None] | None) -> None:
+        """Called by a handler: ``answer()`` gives the reply bytes of the line being handled
+        (or None: take the full path) until the instrument state changes its meaning; kept
+        only if that line is one whole line of input (`feed`).  None withdraws an offer (a
+        line of several commands)."""
+        self._offered = answer
+
     # -- byte interface --------------------------------------------------------------------
     def feed(self, data: bytes, session: LineSession | None = None) -> bytes:
         """Consume input bytes; return the reply bytes they produce."""
         s = session or self._default
         with self.lock:
+            quick = self._quick.get(data) if data.__class__ is bytes else None
+            if quick is not None and not (s.buf or s.discarding or s.pending
+                                          or self.faults.pending):
+                out = quick()
+                if out is not None:
+                    return out
             if not s.buf and not s.discarding and data.find(b"\n") == len(data) - 1 \
                     and len(data) <= MAX_LINE + 1:
-                return self._line(s, data[:-1])   # the usual query: one whole line
+                self._offered = None
+                out = self._line(s, data[:-1])   # the usual query: one whole line
+                if self._offered is not None:
+                    if len(self._quick) >= MAX_QUICK:
+                        self._quick.clear()
+                    self._quick[bytes(data)] = self._offered
+                    self._offered = None
+                return out
             out = bytearray()
             s.buf += data
             while True:

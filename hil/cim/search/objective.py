@@ -3,7 +3,10 @@ latency from the crossbar cost model; budgets and the rule that ranks evaluation
 
 Accuracy loss is measured against uniform INT8 (every layer 8/8 bits) under the *same*
 device-noise instances (common random numbers: instance ``i`` of every configuration uses
-seed ``i`` of one ``SeedSequence``), in percentage points of the mean accuracy.
+seed ``i`` of one ``SeedSequence``), in percentage points of the mean accuracy.  An accuracy
+budget is met when the upper confidence bound of the paired per-instance losses, mean +
+z·σ/√n (:func:`hil.cim.budget.within_budget`, the rule :mod:`hil.cim.partition` applies to its
+measured drops; default z one-sided 95 %), is within it — not the mean alone.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from hil.cim.budget import Z_ONE_SIDED_95, check_z, upper_bound, within_budget
 from hil.cim.search.cost import CostModel
 from hil.cim.search.quantize import QuantizedNet, qat_weights
 from hil.cim.search.space import Config, SearchSpace
@@ -44,10 +48,12 @@ class Evaluation:
 @dataclass(frozen=True)
 class Budget:
     """Exactly one of: accuracy-loss budget (percentage points vs INT8) or latency budget
-    (fraction of the INT8 latency)."""
+    (fraction of the INT8 latency).  ``z``: the accuracy budget is checked on mean + z·σ/√n of
+    the per-instance losses (:func:`hil.cim.budget.within_budget`; 0 = the mean)."""
 
     max_loss_pp: float | None = None
     max_latency_ratio: float | None = None
+    z: float = Z_ONE_SIDED_95
 
     def __post_init__(self) -> None:
         if (self.max_loss_pp is None) == (self.max_latency_ratio is None):
@@ -58,6 +64,7 @@ class Budget:
         if self.max_latency_ratio is not None and not self.max_latency_ratio > 0:
             raise ParameterError(f"latency budget {self.max_latency_ratio} must be > 0 "
                                  "(a fraction of the INT8 latency)")
+        check_z(self.z)
 
     @property
     def kind(self) -> str:
@@ -65,7 +72,7 @@ class Budget:
 
     def describe(self) -> dict:
         return {"kind": self.kind, "max_loss_pp": self.max_loss_pp,
-                "max_latency_ratio": self.max_latency_ratio}
+                "max_latency_ratio": self.max_latency_ratio, "z": self.z}
 
 
 class ProgrammedPerturb:
@@ -207,9 +214,14 @@ class Objective:
         """Per-instance loss vs INT8 on the same instance (paired), percentage points."""
         return 100.0 * (self.reference.acc - ev.acc)
 
+    def loss_ucb_pp(self, ev: Evaluation, z: float = Z_ONE_SIDED_95) -> float:
+        """Upper confidence bound mean + z·σ/√n of the paired per-instance losses (pp): what
+        an accuracy budget is checked on (:func:`hil.cim.budget.upper_bound`)."""
+        return upper_bound(self.loss_pp_per_instance(ev), z)
+
     def feasible(self, ev: Evaluation, budget: Budget) -> bool:
         if budget.kind == "accuracy":
-            return self.loss_pp(ev) <= budget.max_loss_pp + 1e-9
+            return within_budget(self.loss_pp_per_instance(ev), budget.max_loss_pp, budget.z)
         return ev.latency_s <= budget.max_latency_ratio * self.latency_int8_s * (1 + 1e-12)
 
     def key(self, ev: Evaluation, budget: Budget) -> tuple:

@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from hil.cim.activations import calibrate_inputs
 from hil.cim.search.space import Config
 from hil.errors import ParameterError
 from hil.nn.quant import ActQuant, QConv2d, QLinear, quantize_model, quantize_weight
@@ -67,32 +68,6 @@ class ProgrammedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(self.act(x))
-
-
-@torch.no_grad()
-def calibrate_inputs(model: nn.Module, names: Sequence[str], x: torch.Tensor
-                     ) -> dict[str, tuple[float, bool]]:
-    """(max |input|, input has negatives) of every layer in ``names`` over ``x`` (eval mode)."""
-    modules = dict(model.named_modules())
-    stats: dict[str, list] = {n: [0.0, False] for n in names}
-
-    def hook(name: str):
-        def fn(_m, inputs):
-            t = inputs[0].detach()
-            stats[name][0] = max(stats[name][0], float(t.abs().max()))
-            stats[name][1] = stats[name][1] or bool(t.min() < 0)
-        return fn
-
-    handles = [modules[n].register_forward_pre_hook(hook(n)) for n in names]
-    was = model.training
-    try:
-        model.eval()
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
-    return {n: (v[0], v[1]) for n, v in stats.items()}
 
 
 def _set_child(root: nn.Module, name: str, new: nn.Module) -> None:

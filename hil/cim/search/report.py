@@ -108,6 +108,7 @@ def write_result(path: str | Path, *, problem, budget: Budget, results: dict, ro
             ds.attrs["columns"] = _json(["evaluated", "best_latency_s", "best_loss_pp"])
             for k, v in row.items():
                 h.attrs[k] = v if isinstance(v, (str, bool, int)) else float(v)
+            h.attrs["info"] = _json(res.info)  # e.g. HAWQ's repair_steps / 'infeasible' note
     return path
 
 
@@ -135,7 +136,8 @@ def plot_front(png: str | Path, *, objectives: dict, results: dict, budget: Budg
                         ls="none", capsize=3, label=f"{name}: {lat8 / e.latency_s:.2f}×")
         if budget.kind == "accuracy":
             ax.axhline(ob.reference.acc_mean * 100 - budget.max_loss_pp, color="tab:red",
-                       ls="--", lw=1, label=f"budget: INT8 − {budget.max_loss_pp:g} pp")
+                       ls="--", lw=1, label=f"budget: INT8 − {budget.max_loss_pp:g} pp "
+                                             f"(on mean + {budget.z:g}·σ/√n)")
         else:
             ax.axvline(budget.max_latency_ratio, color="tab:red", ls="--", lw=1,
                        label=f"budget: {budget.max_latency_ratio:g} × INT8 latency")

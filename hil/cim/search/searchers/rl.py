@@ -143,9 +143,9 @@ def _reward(objective: Objective, ev: Evaluation, budget: Budget, max_ratio: flo
     if budget.kind == "latency":
         return -0.1 * loss
     ratio = ev.latency_s / objective.latency_int8_s
-    if loss <= budget.max_loss_pp + 1e-9:
+    if objective.feasible(ev, budget):  # the budget rule of hil.cim.budget (upper bound)
         return -ratio
-    return -max_ratio - 0.1 * (loss - budget.max_loss_pp)
+    return -max_ratio - 0.1 * (objective.loss_ucb_pp(ev, budget.z) - budget.max_loss_pp)
 
 
 def search(objective: Objective, budget: Budget, *, seed: int = 0, episodes: int = 300,
