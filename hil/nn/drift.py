@@ -180,9 +180,9 @@ class ReferenceDrift:
         o = out.view(-1)
         fz.pass_a(G_S.reshape(-1).numpy(), a.numpy(), b.numpy(), o.numpy(), f32(US_PER_S),
                   f32(self.prog_c0_uS), f32(self.prog_c1), f32(self.mean_shift_uS(t)),
-                  f32(self.sigma_drift_uS(t)), prog, drift)
+                  f32(self.sigma_drift_uS(t)), prog, drift, f32(1e-3))
         if drift:
-            torch.clamp(o, min=1e-3, out=a).log10_()  # torch's log10, as the formula
+            a.log10_()  # of clamp(g, 1e-3) (pass A): torch's log10, as the formula
             b.normal_(generator=gen)
         if dev:
             c.normal_(generator=gen)

@@ -3,7 +3,7 @@ same order as its in-place torch formula, so the results agree bit for bit (chec
 tests/test_drift_sampler.py); the four normal draws stay torch's, whole-tensor, in order.
 
 Pass A: g = ((G·1e6 + (c0 + c1·g)·n1) + µ) + σ·n2          (programming, drift)
-torch:  r = log10(clamp(g, 1e-3))                          (torch's own log10)
+torch:  r = log10(clamp(g, 1e-3))   (the clamp in pass A; torch's own log10)
 Pass B: G = clamp((g + ((r·c)·f)·n3)·(n4·d + 1), lo, hi) / 1e6  (read noise, d2d, clip, to S)
 """
 from __future__ import annotations
@@ -16,13 +16,16 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def pass_a(G, n1, n2, out, to_uS, c0, c1, mu, sd, prog, drift):  # pragma: no cover - numba
+def pass_a(G, n1, n2, out, to_uS, c0, c1, mu, sd, prog, drift, floor):  # pragma: no cover - numba
+    """... and, with ``drift``, clamp(g, min=floor) into ``n1`` (its normal already used):
+    torch's clamp is a max, so the log10 that follows reads the same values."""
     for i in range(G.size):
         g = G[i] * to_uS
         if prog:
             g = g + (g * c1 + c0) * n1[i]
         if drift:
             g = (g + mu) + n2[i] * sd
+            n1[i] = max(g, floor)
         out[i] = g
 
 
