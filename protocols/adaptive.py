@@ -115,8 +115,8 @@ class AdaptiveEngine(IsppEngine):
         return np.where(u <= s * top, np.floor(u / s), top + np.floor((u - s * top) / s_w))
 
     def width_factors(self, idx: np.ndarray) -> np.ndarray:
-        """Pulse width of cells ``idx`` at their current level, in units of the ISPP width:
-        1 on the ladder, 2^(level - top) above it."""
+        """`IsppEngine.width_factors` at the cells' current level: 1 on the ladder,
+        2^(level - top) above it."""
         top = np.where(self.direction[idx] > 0, self.pot.top, self.dep.top)
         return np.exp2(np.maximum(self.level[idx].astype(np.int64) - top, 0)).astype(np.float64)
 
@@ -147,6 +147,10 @@ class AdaptiveEngine(IsppEngine):
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         best = np.maximum.reduceat(key, starts) % 65536           # level of the chosen group
         return idx[self.level[idx] == np.repeat(best, np.diff(np.r_[starts, idx.size]))]
+
+    def pulse_time_units(self) -> np.ndarray:
+        """`IsppEngine.pulse_time_units`: the sum of each cell's width factors."""
+        return self.width_units
 
     def count_pulses(self, idx: np.ndarray) -> None:
         """Record one pulse on cells ``idx`` at their current level and direction."""

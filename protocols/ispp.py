@@ -83,7 +83,7 @@ class PulseRound:
 
 #: the `IsppEngine` methods whose decisions the fused passes reproduce (`IsppEngine.fused`)
 _FUSED_METHODS = ("decide", "decide_rows", "_reopen", "_decide_active", "_next_level",
-                  "next_pulses", "count_pulses")
+                  "next_pulses", "count_pulses", "width_factors")
 
 
 class IsppEngine:
@@ -306,6 +306,15 @@ class IsppEngine:
         """Record that the cells ``idx`` received one pulse."""
         self.n_pulses[idx] += 1
         self.pulsed[idx] = True
+
+    def width_factors(self, idx: np.ndarray) -> np.ndarray | None:
+        """Pulse width of the next pulse of cells ``idx`` in units of the protocol's width;
+        None: every pulse at that width (ISPP; `AdaptiveEngine` lengthens some)."""
+        return None
+
+    def pulse_time_units(self) -> np.ndarray:
+        """Pulse-on time of every cell so far, in units of the protocol's width."""
+        return self.n_pulses
 
     def record(self, pulse: int, n_up: int, n_down: int, v_up: np.ndarray, v_down: np.ndarray,
                verified: np.ndarray, rel_mean: float | None = None) -> None:

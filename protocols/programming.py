@@ -147,7 +147,7 @@ class ArrayProgrammer:
         self.iteration = 0   # pulse rounds done
         self.swept = False   # every converged cell verified since the last pulse
         # a plain ISPP engine writes each round's pulses straight into maps (`_pulse_maps`)
-        self.fused = engine.fused and not hasattr(engine, "width_factors")
+        self.fused = engine.fused
         self._maps: tuple[np.ndarray, np.ndarray] | None = None   # (mask, amps), reused
 
     @property
@@ -244,10 +244,9 @@ class ArrayProgrammer:
     def _width_groups(self, up: np.ndarray, v_up: np.ndarray, down: np.ndarray, v_down: np.ndarray):
         """The round's pulses split by pulse width, one backend call each: all at ``width_s``
         unless the engine lengthens some (`AdaptiveEngine.width_factors`, past the ladder top)."""
-        factors = getattr(self.engine, "width_factors", None)
-        if factors is None:
+        f_up, f_down = self.engine.width_factors(up), self.engine.width_factors(down)
+        if f_up is None or f_down is None:
             return [((up, v_up, down, v_down), self.width_s)]
-        f_up, f_down = factors(up), factors(down)
         groups = []
         for f in np.unique(np.concatenate([f_up, f_down])):
             u, d = f_up == f, f_down == f
@@ -349,9 +348,7 @@ class ArrayProgrammer:
         run.write_result("error_S", err.astype(np.float32), "S", description="final G - target")
         run.write_result("rel_error", rel.astype(np.float32), "", description="(final G - target) / target")
         run.write_result("n_pulses", npulse, "", description="pulses applied per cell")
-        # pulse-on time: n_pulses widths, or (adaptive, longer pulses past the ladder top) its sum
-        units = getattr(eng, "width_units", eng.n_pulses)
-        t_on = eng.as_map(units * self.width_s).astype(np.float32)
+        t_on = eng.as_map(eng.pulse_time_units() * self.width_s).astype(np.float32)
         run.write_result("pulse_time_s", t_on, "s", description="total pulse-on time per cell")
         run.write_result("converged", conv, "", description="inside tolerance at the final read")
         run.write_result("stuck", eng.as_map(eng.stuck), "",
