@@ -28,7 +28,7 @@ Relaxation clock: only a pulse whose ionic dose exceeds the card's
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -36,17 +36,15 @@ from hil.backend import Lines, check_width
 from hil.clock import Clock
 from hil.errors import ParameterError
 from hil.plan import DAC_RESOLUTION_V, PulsePlan, compile_plan, row_passes  # noqa: F401
-from sim_backends.arrays.base import SimArray, compiled_entry, per_line
+from sim_backends.arrays.base import SimArray, per_line
 from sim_backends.arrays.h1e1t_measure import H1E1TMeasurements
+from sim_backends.arrays.h1e1t_read import H1E1TReads
 from sim_backends.devices import ecram, ecram_kernels
 from sim_backends.devices._card import num
-from sim_backends.devices.normals import pcg64_reserve
-from sim_backends.devices.faults import apply_read_faults
 from sim_backends.devices.h1e1t_cell import gate_voltage, selector_conductance
 from sim_backends.devices.transistor import TransistorParams
 
 __all__ = ["H1E1TArray", "gate_voltage", "selector_conductance"]
-
 
 
 def _one_time(now: Any) -> float | None:
@@ -60,7 +58,7 @@ def _is_full(index: Any) -> bool:
             and all(isinstance(i, slice) and i == slice(None) for i in index))
 
 
-class H1E1TArray(H1E1TMeasurements, SimArray):
+class H1E1TArray(H1E1TReads, H1E1TMeasurements, SimArray):
     """ECRAM H-1E1T array with float32 ionic state ``x`` (see module docstring)."""
 
     kind = "h1e1t"
@@ -71,9 +69,6 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
                      "depress": {"drain": "amplitude", "select_cols": "h1e1t.v_ss_V"}}
     #: station [backend] options (`set_option`) and their allowed values
     options = {"program_by": ("rows", "cols")}
-    #: the pulse and bulk-read kernels draw their normal numbers themselves where they can
-    #: (`_noise`); False: always through `scratch.normal` (tests substitute draws there)
-    kernel_noise = True
 
     def __init__(self, shape: Sequence[int], card: dict[str, Any] | str = "ecram_wox_lipon",
                  seed: int = 0, clock: Clock | None = None,
@@ -103,7 +98,7 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         #: clock time of the last programming when it is the same for every cell, else None
         #: (derived from t_prog_s; lets whole-array reads skip a per-cell log)
         self._t_prog_uniform: float | None = 0.0
-        self._g_sel_memo: dict[Any, Any] = {}   # `_selector_g`: {"sel": selector, (TG, ED): G}
+        self._g_sel_memo: tuple[Any, dict[tuple[float, float], np.float32]] = (None, {})  # `_selector_g`
 
     # -- state -> conductance ------------------------------------------------------------
     def _x_now(self, index: Any = (slice(None), slice(None))) -> np.ndarray:
@@ -129,88 +124,6 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         """Noise-free conductance (S, float32) of the sub-array, with retention, no faults."""
         ix = self.ix(rows, cols)
         return ecram.conductance(self._x_now(ix), self.dev.take(ix))
-
-    def read(self, rows: Any = None, cols: Any = None, v_read_V: float | None = None) -> np.ndarray:
-        """Measured G_S (float64): conductance + read noise, faults applied (one fused pass,
-        `ecram_kernels.read`; a single cell takes `read_cell`'s scalar path)."""
-        v = self.v_read_V if v_read_V is None else float(v_read_V)
-        if not 0 < abs(v) <= 1.0:
-            raise ParameterError(f"ECRAM read voltage {v_read_V!r} V; allowed: 0 < |V| <= 1 V "
-                                 "(drain bias, gate grounded)")
-        ri, ci = self.lines(rows, cols)
-        out = np.empty((ri.size, ci.size))
-        all_cols = ci is self._all_cols
-        noise = self._noise(self.rng, (ri.size, ci.size), all_cols)
-        p = self.params
-        ecram_kernels.read(self.x, self.t_prog_s, self.dev.nu, self.dev.g_on_S, self.dev.floor,
-                           ri, ci, all_cols, *noise, float(self.clock.now()), np.float32(p.tau_s),
-                           np.float32(p.read_rel_sigma), np.float32(p.read_abs_sigma_S), out)
-        if not self.faults.any:
-            return out
-        ix = np.ix_(ri, ci)
-        g_on = self.dev.g_on_S[ix].astype(np.float64)
-        return apply_read_faults(out, self.faults, ix, g_on, g_on * self.dev.floor[ix])
-
-    def read_cell(self, row: int, col: int, v_read_V: float | None = None) -> float:
-        """`read` of the one cell (row, col) as a float: the same value and random draw as
-        ``read([row], [col], v_read_V)[0, 0]``, without the index arrays (`cell_reader`)."""
-        return self.cell_reader(row, col)(v_read_V)
-
-    def cell_reader(self, row: int, col: int) -> Callable[[float | None], float]:
-        """`read_cell` of the cell (row, col) as a function of ``v_read_V``, the cell
-        validated now: the scalar single-cell path of the emulated lab's spot measurements
-        (`emulators.bench.Bench`).  Each call reads the state, parameters, clock and random
-        stream as they are then (nothing is cached that a pulse, a `load_state_dict` or new
-        ``params`` could change); the cell's fault (fixed with the array) is looked up now."""
-        r, c = self.cell_index(row, col)
-        read_one = ecram_kernels.read_one
-        fm = self.faults
-        # the fault map is built with the array and fixed (`FaultMap.any`): this cell's fault
-        fault = None if not fm.any else "dead" if fm.dead_rows[r] or fm.dead_cols[c] else \
-            "on" if fm.stuck_on[r, c] else "off" if fm.stuck_off[r, c] else None
-
-        def read(v_read_V: float | None = None) -> float:
-            v = self.v_read_V if v_read_V is None else float(v_read_V)
-            if not 0 < abs(v) <= 1.0:
-                raise ParameterError(f"ECRAM read voltage {v_read_V!r} V; allowed: 0 < |V| <= 1 V "
-                                     "(drain bias, gate grounded)")
-            p, x, t, dev = self.params, self.x, self.t_prog_s, self.dev
-            k = self._read_consts   # (params, state buffers, devices, kernel constants, entry)
-            if k is None or k[0] is not p or k[1] is not x or k[2] is not t or k[3] is not dev:
-                k = self._read_consts = (p, x, t, dev, dev.nu, dev.g_on_S, dev.floor,
-                                         np.float32(p.tau_s), np.float32(p.read_rel_sigma),
-                                         np.float32(p.read_abs_sigma_S), None)
-            # one normal draw from 64 bits of the stream, as `read` of one cell draws it; the
-            # kernel uses their low 32-bit word, passed as a plain int (a numpy uint64 scalar
-            # costs more than the kernel on a spot query)
-            raw, now = self.rng.bit_generator.random_raw() & 0xFFFFFFFF, float(self.clock.now())
-            if k[10] is not None:   # the kernel compiled for exactly these argument types
-                g = k[10](x, t, k[4], k[5], k[6], r, c, raw, now, k[7], k[8], k[9])
-            else:                   # first read of these buffers: through numba's dispatch
-                args = (x, t, k[4], k[5], k[6], r, c, raw, now, k[7], k[8], k[9])
-                g = read_one(*args)
-                self._read_consts = k[:10] + (compiled_entry(read_one, *args),)
-            if fault is None:
-                return g
-            if fault == "dead":
-                return 0.0
-            g_on = float(dev.g_on_S[r, c])
-            return g_on if fault == "on" else g_on * float(dev.floor[r, c])
-        return read
-
-    def _noise(self, rng: np.random.Generator | None, shape: tuple[int, int], in_kernel: bool
-               ) -> tuple[int, np.ndarray, np.ndarray]:
-        """The (noise, z, pcg) arguments of an `ecram_kernels` call that takes ``shape``
-        standard normal draws from ``rng`` (None: no noise), row by row: drawn in the kernel
-        (``in_kernel``, `kernel_noise`, a PCG64 generator and an even row length: no buffer,
-        no separate pass), else through `Scratch.normal`; the same values either way."""
-        if rng is None:
-            return ecram_kernels.NOISE_NONE, ecram_kernels.NO_Z, ecram_kernels.NO_PCG
-        if in_kernel and self.kernel_noise and shape[1] % 2 == 0:
-            pcg = pcg64_reserve(rng, shape[0] * shape[1])
-            if pcg is not None:
-                return ecram_kernels.NOISE_PCG, ecram_kernels.NO_Z, pcg
-        return ecram_kernels.NOISE_ARRAY, self.scratch.normal(rng, shape), ecram_kernels.NO_PCG
 
     # -- programming ---------------------------------------------------------------------
     def _update(self, index: Any, x_now: np.ndarray, v_gc: np.ndarray, width_s: float,
@@ -350,10 +263,10 @@ class H1E1TArray(H1E1TMeasurements, SimArray):
         """`selector_conductance` (TG ``tg_V``, ED ``ed_V`` per row, ES = 0) as a float32 row
         vector, evaluated once per distinct (TG, ED) pair and kept: the levels are DAC
         codes, a few per run, and a call costs ~0.2 ms (twice per row phase)."""
-        memo = self._g_sel_memo
-        if memo.get("sel") is not self.sel:     # another selector: other conductances
-            memo.clear()
-            memo["sel"] = self.sel
+        sel, memo = self._g_sel_memo
+        if sel is not self.sel:     # another selector: other conductances
+            memo = {}
+            self._g_sel_memo = (self.sel, memo)
         uniform = ed_V[0] == ed_V[-1] and bool(np.all(ed_V == ed_V[0]))
         levels, inv = (ed_V[:1], None) if uniform else np.unique(ed_V, return_inverse=True)
         g = np.empty(levels.size, np.float32)
