@@ -10,6 +10,15 @@ instances; figures are medians over rounds, wall time and process CPU time (the 
 shared: the load average is printed).  "old" is the EVALSTATS path of commit 462508a, pinned
 below (one generator for all instances, ``torch.func.vmap`` over chunks of 25, the STE
 rounding of the activation quantizer), so the comparison does not move when the package does.
+
+Drift sampler (--sampler-only runs just that part), 2026-12-02 on the shared 2-CPU box, load
+0.6-0.8, torch threads 1, 2 kernel threads: in place, preallocated 1.06x the 4-randn floor in
+wall time (on 1 kernel thread 1.13x), 1.19x in CPU time; with the second core busy the wall
+gain goes (1.1-1.2x).  Same run, MC: loop 116 inst/s, 4.55x the old vmap as it runs (default
+allocator, 25.5/s), 1.90x the old path with freed memory kept; digits CNN loop 253/s.
+Before `hil.threads` stopped starting numba's OpenMP layer (which shares libgomp with torch)
+every torch figure here was 1.2-1.8x lower once a kernel had run in the process (the floor
+33 M samples/s against 60 M).
 """
 from __future__ import annotations
 
@@ -235,26 +244,56 @@ def bench_ray(data, n: int) -> None:
 
 
 def bench_sampler(rounds: int, n_cells: int = 4 * 2 ** 20) -> None:
+    """ReferenceDrift.sample against the floor of its four normal draws (wall and CPU time).
+
+    The floor draws serially whatever the thread settings (torch's CPU ``normal_`` holds its
+    generator), and so does the sampler; with two or more kernel threads (`hil.threads`) the
+    sampler takes its last draw in chunks on the second one while its fused pass runs on
+    the chunks drawn, so its wall time is below its CPU time where a core is free.  "on 1
+    kernel thread" is the same path on one kernel thread (no overlap)."""
+    from hil.threads import kernel_threads, set_kernel_threads
+
     s = ReferenceDrift.from_card()
     G = (torch.rand(n_cells, generator=torch.Generator().manual_seed(0)) * 79 + 9) * 1e-6
     g = torch.Generator().manual_seed(1)
     out, scratch = torch.empty(n_cells), tuple(torch.empty(n_cells) for _ in range(3))
+    threads = kernel_threads()
+
+    def one_thread():
+        set_kernel_threads(1)
+        try:
+            return s.sample(G, T_10Y_S, g, out=out, scratch=scratch)
+        finally:
+            set_kernel_threads(None)
+
     fns = {"floor (4 fresh randn)": lambda: [torch.randn(n_cells, generator=g) for _ in range(4)],
+           "4 draws, preallocated": lambda: [x.normal_(generator=g) for x in (*scratch, out)],
            "old (out of place)": lambda: old_sample_uS(s, G * 1e6, T_10Y_S, g) / 1e6,
            "in place, preallocated": lambda: s.sample(G, T_10Y_S, g, out=out, scratch=scratch),
+           "  on 1 kernel thread": one_thread,
            "in place, allocating": lambda: s.sample(G, T_10Y_S, g)}
-    res = {k: [] for k in fns}
+    res = {k: ([], []) for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
-            _, _, c = timed(fn)
-            res[k].append(c)
+            r, w, c = timed(fn)
+            del r   # each call starts from the same allocator state
+            res[k][0].append(w)
+            res[k][1].append(c)
     a = old_sample_uS(s, G * 1e6, T_10Y_S, torch.Generator().manual_seed(5)) / 1e6
     b = s.sample(G, T_10Y_S, torch.Generator().manual_seed(5))
-    floor = med(res["floor (4 fresh randn)"])
-    print(f"\n[ReferenceDrift.sample, {n_cells / 2 ** 20:.0f} M float32 cells, CPU time, "
-          f"{rounds} interleaved rounds]")
-    for k, v in res.items():
-        print(f"  {k:<24s} {n_cells / med(v) / 1e6:6.1f} M samples/s  ({med(v) / floor:.2f}x floor)")
+
+    def vs(k: str, i: int, ref: str = "floor (4 fresh randn)") -> float:
+        """Median of the rounds' ratios (the load drifts from round to round)."""
+        return med([x / y for x, y in zip(res[k][i], res[ref][i])])
+
+    print(f"\n[ReferenceDrift.sample, {n_cells / 2 ** 20:.0f} M float32 cells, {rounds} interleaved "
+          f"rounds, torch threads {torch.get_num_threads()}, kernel threads {threads}, {load_note()}; "
+          "ratios: medians of the per-round ratios; 'draws': the 4 preallocated draws, the "
+          "floor less its allocations (which page-fault or not by the allocator's state)]")
+    for k, (w, c) in res.items():
+        print(f"  {k:<24s} wall {n_cells / med(w) / 1e6:5.1f} M samples/s ({vs(k, 0):.2f}x floor, "
+              f"{vs(k, 0, '4 draws, preallocated'):.2f}x draws)   CPU {n_cells / med(c) / 1e6:5.1f} "
+              f"M samples/s ({vs(k, 1):.2f}x floor, {vs(k, 1, '4 draws, preallocated'):.2f}x draws)")
     print(f"  in-place result bit-identical to the out-of-place formula: {bool(torch.equal(a, b))}")
 
 
@@ -265,21 +304,26 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--compile", action="store_true", help="also time a torch.compile'd loop")
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--sampler-only", action="store_true", help="only the drift-sampler part")
+    ap.add_argument("--sampler-rounds", type=int, default=11,
+                    help="rounds of the sampler part (~0.1 s each; its floor is noisy: fresh "
+                         "allocations page-fault or not, by the allocator's state)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"start: {load_note()}; torch {torch.__version__}")
-    data = load_dataset("digits")
-    bench_vera(data, a.instances, a.rounds, a.compile)
-    bench_plain(data, a.instances, a.rounds)
-    bench_sampler(a.rounds)
-    if not a.no_ray:
+    if not a.sampler_only:
+        data = load_dataset("digits")
+        bench_vera(data, a.instances, a.rounds, a.compile)
+        bench_plain(data, a.instances, a.rounds)
+    bench_sampler(a.sampler_rounds)
+    if not (a.no_ray or a.sampler_only):
         bench_ray(data, a.instances)
     print(f"end: {load_note()}")
 
 
 @pytest.mark.bench
 def test_bench_mc():
-    main(["--instances", "20", "--rounds", "1"])
+    main(["--instances", "20", "--rounds", "1", "--sampler-rounds", "2"])
 
 
 if __name__ == "__main__":

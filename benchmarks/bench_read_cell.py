@@ -22,21 +22,24 @@ and `serve_old` (same seed) are identical strings.  Target: serve >= 0.75x trivi
 On this VM a query's Python path runs several times slower than in a hot loop (the server
 sleeps between queries and its caches go cold), so the rates follow the code's footprint.
 
-Status (issue 14 item 5, 2026-12-02): a repeated TI is a quick line (no parse, no dispatch;
-the reply line formatted straight into bytes by `flex_data.formatter`), `Bench.current` calls
-a one-cell closure built once per routing, and the array's `cell_reader` validates the cell
-once and calls the compiled entry of `ecram_kernels.read_one` (no numba type dispatch per
-call).  Replies and the random stream are unchanged (identical to 8e21e8c; equivalence with
-the parser path in tests/test_emu_quick_lines.py).  Time inside the emulator per served TI
-(median over ~20k queries, same client, interleaved with 5e9d4de): 7.8-11 us against
-18.5-27 us; hot loop ~4.2 us against ~7-9 us.  Rates with this script (``--seconds 2
---repeats 3``) on the 2-core VM shared with three other jobs (load 3.0-7.6): serve
-0.45-1.07x trivial over 27 runs, median 0.70x, 8e21e8c 0.23-0.44x (5e9d4de at load 0.8:
-0.66x).  Under that load single runs scatter by +-0.2; the "median over turns" line (paired
-neighbouring slices) is the steadiest figure.  On the quiet machine (17:33, load 0.8-0.9):
-serve 7624/s = 0.66x trivial (11590/s; within rounds 0.65-0.67x), 8e21e8c 0.39x, speed-up
-1.70x; a 1 s run 0.71x.  Short of the 0.75x target: per query the server still runs the
-socket loop, the instrument's line handling and ~10 Python calls around the one-cell read.
+Status (issue 14 item 5, 2026-12-02): a repeated TI is a quick line (no parse, no dispatch),
+answered by `LineSession.feed` itself (the server calls it directly): the B1500's answer
+checks format and channel, calls the bench's one-cell current (`Bench.spot`: valid while
+the routing stamp holds, `bench.Routes` stamps every change of the set, one int compare)
+and formats the line with one ``%`` (`flex_data.formatter` caches the pattern of the last
+decade); the array's `cell_reader` calls `ecram_kernels.read_one_at` with two plain
+arguments, the address of a per-cell block (element addresses, constants) and the clock
+time: no array unboxing, and the normal draw stepped on the generator's own PCG64 state
+(`h1e1t_read.pcg64_words`; no ``random_raw`` call; other bit generators keep it).  Replies
+and the random stream are unchanged (identical to 8e21e8c; tests/test_emu_quick_lines.py,
+tests/test_emu_quick_state.py).  Time inside the emulator per served TI (median over 20k
+queries, interleaved with b04829d): 6.7-8.7 us against 13-14 us; hot loop 2.6-2.9 us
+against 4.3-4.4 us.  Rates with this script (``--seconds 2 --repeats 3``) on the 2-core VM
+shared with other jobs: load 0.7-1.0 (20:03-20:06) serve 0.78-0.83x trivial over three
+runs (median over turns 0.73-0.79x), load 1.6-2.0 (19:59-20:00) 0.80-0.81x; 8e21e8c
+0.26-0.30x.  b04829d, serve and trivial interleaved in one run (same load): b04829d
+0.66-0.72x, serve 0.75-0.88x, speed-up 1.13-1.24x over four runs (load 1.1-2.2).  Single
+runs scatter by about +-0.05.
 """
 from __future__ import annotations
 

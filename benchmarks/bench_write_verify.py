@@ -21,9 +21,15 @@ too (`hil.plan_kernel`); commits read and journal old pages in runs (`hil.store.
 Measured 2026-12-02 17:31 (``--size 2048 --baseline --repeats 1``, load 0.4-0.9, 2 cores):
 this tree wall 13.3 s (user 18.4, sys 1.9), RSS 936 MB, 99.976 % converged; 462508a wall
 82.3 s (user 61.1, sys 20.9), RSS 877 MB, 99.996 %; ratio 6.20x wall, 4.05x user+sys.
-With NUMBA_NUM_THREADS=1 about 21 s (~4.2x).  System time is 14 % of wall (target < 5 %):
-first-touch page faults of the ~0.9 GB working set (setup, first rounds, final results)
-and the checkpoint commits (5 x ~85 MB, journaled), no longer per-round churn.
+With NUMBA_NUM_THREADS=1 about 21 s (~4.2x).  Then system time was 14 % of wall.
+Since then the commits no longer read pages HDF5 overwrites whole, build the journal in one
+numpy copy and write pages with pwritev; checkpoint arrays are in ~512 KB chunks (one page
+overlay call each, not ~500 per 16 MB); a 4 Mb run checkpoints every cells/50k rounds (3
+checkpoints instead of 5).  Measured 2026-12-02 20:23 on a slower VM of the same kind (same
+command, load 1.1-1.5): this tree wall 24.0 s (user 39.7, sys 0.7), RSS 914 MB, 99.976 %;
+462508a wall 130.9 s (user 112.1, sys 18.8); ratio 5.46x wall, 3.25x user+sys; **sys 2.8 %
+of wall** (in-process, the phases wrapped: sys 0.59-0.62 s against b04829d's 0.73-0.87 s
+in the same alternation; commits 0.3 s of it, first-touch of the working set most of the rest).
 ``--strategies`` (128 x 128, load 1.6, 2026-12-02): ECRAM adaptive 7.83 vs ISPP 19.67 mean pulses
 = 0.40x (pulse-on time 25.3 vs 39.3 ms per cell = 0.64x; 99.994 % converged) with the card's
 longer pulses past the 12 V top (width_max_s = 16 ms); on the ladder alone 0.71x, against a

@@ -93,8 +93,10 @@ class WriteVerify(Protocol):
         self.phase = ProgramTargets(self.backend, self.p)
         self.mask, self.levels = self.phase.mask, self.phase.levels
         self.state, self.target, self.prog = self.phase.state, self.phase.target, self.phase.prog
-        # large arrays checkpoint less often: a 4 Mb checkpoint (engine + array state) is ~85 MB
-        self.batch_steps = max(type(self).batch_steps, int(self.mask.sum()) // 100_000)
+        # large arrays checkpoint less often: a checkpoint (engine + array state) is ~20 B per
+        # cell (~85 MB at 4 Mb), so one every cells/50k rounds writes <= ~0.4 MB per round; the
+        # run's checkpoint_s still bounds the wall time between two checkpoints
+        self.batch_steps = max(type(self).batch_steps, int(self.mask.sum()) // 50_000)
 
     def n_steps(self) -> int:
         # round 0 reads, rounds 1.. pulse and verify.  Adaptive levels differ from cell to cell,

@@ -146,3 +146,70 @@ def test_in_place_and_fused_paths_are_the_formula_bit_for_bit(t_s):
     assert g64.dtype == torch.float64                              # (float64 normals differ)
     assert abs(float(g64.mean()) - float(want.double().mean())) < 0.01 * float(want.mean())
     assert torch.equal(G, torch.rand(3, 50_001, generator=_gen(1)) * 79e-6 + 9e-6)  # input kept
+
+
+@pytest.mark.parametrize("prog,t_s,d2d", [(True, 3.15e8, 0.01), (False, 3.15e8, 0.01),
+                                          (True, 0.0, 0.01), (True, 3.15e8, 0.0),
+                                          (False, 0.0, 0.0), (True, 0.0, 0.0)])
+def test_fused_threads_change_no_bit(prog, t_s, d2d, monkeypatch):
+    """The fused path (its last draw in chunks on the second kernel thread, the pass in
+    blocks) gives the numbers of the in-place torch ops and of itself on one kernel thread,
+    for every noise term on or off; 70_001 cells take the threaded path (>=
+    PARALLEL_MIN_WORK), in chunks and blocks that do not line up, with ragged ends."""
+    numba = pytest.importorskip("numba")
+    from hil.nn import drift_fused as fz
+    from hil.threads import set_kernel_threads
+    monkeypatch.setattr(fz, "CHUNK", 4096 * 3)
+    monkeypatch.setattr(fz, "BLOCK", 5000)
+    m = ReferenceDrift.from_card(programming_noise=prog, d2d_sigma_rel=d2d)
+    G = torch.rand(70_001, generator=_gen(2)) * 79e-6 + 9e-6
+    want = m.sample_uS(G * 1e6, t_s, _gen(6)) / 1e6
+    try:
+        got = {}
+        for k in (1, 2):
+            set_kernel_threads(k)
+            got[k] = m.sample(G, t_s, _gen(6), scratch=tuple(torch.empty_like(G) for _ in range(3)))
+    finally:
+        set_kernel_threads(None)
+    for k, v in got.items():
+        assert torch.equal(v, want), f"{k} kernel thread(s)"
+
+
+def test_fused_path_keeps_torch_thread_count():
+    """The kernel threads' first use (numba's OpenMP layer) must not reset torch's count."""
+    import subprocess
+    import sys
+    code = ("import torch; torch.set_num_threads(1)\n"
+            "from hil.nn.drift import ReferenceDrift\n"
+            "ReferenceDrift.from_card().sample(torch.full((70_001,), 40e-6), 1.0)\n"
+            "assert torch.get_num_threads() == 1, torch.get_num_threads()\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("n", [16, 17, 31, 48, 4101, 12_288, 12_303, 12_304, 70_001])
+@pytest.mark.parametrize("size", [16, 4096])
+def test_chunked_draws_are_one_draw(n, size):
+    """torch's CPU normal_ draws uniforms in order and Box-Mullers blocks of 16 (the last
+    16 values redrawn when the length is not a multiple of 16): chunks of a multiple of 16,
+    the last at least 16 long, give one whole draw's numbers and leave the same state."""
+    pytest.importorskip("numba")
+    from hil.nn.drift_fused import chunks
+    parts = chunks(n, size)
+    assert parts[0][0] == 0 and parts[-1][1] == n and parts[-1][1] - parts[-1][0] >= 16
+    assert all((j1 - j0) % 16 == 0 for j0, j1 in parts[:-1])
+    whole, gw, gc = torch.empty(n), _gen(9), _gen(9)
+    whole.normal_(generator=gw)
+    pieces = torch.empty(n)
+    for j0, j1 in parts:
+        pieces[j0:j1].normal_(generator=gc)
+    assert torch.equal(whole, pieces)
+    assert torch.equal(torch.randn(5, generator=gw), torch.randn(5, generator=gc))
+
+
+def test_fused_in_place_on_the_targets():
+    """``out=G`` (n4 is drawn into ``out`` before G is read: a temporary takes it)."""
+    m = ReferenceDrift.from_card()
+    G = torch.rand(70_001, generator=_gen(3)) * 79e-6 + 9e-6
+    want = m.sample(G, 3.15e8, _gen(5))
+    Gc = G.clone()
+    assert m.sample(Gc, 3.15e8, _gen(5), out=Gc) is Gc and torch.equal(Gc, want)

@@ -144,10 +144,9 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1)     # split even this small array
     shape = (63, 48)
     outs = []
-    old = numba.get_num_threads()
     try:
         for n in (1, 2, numba.config.NUMBA_NUM_THREADS):
-            numba.set_num_threads(n)
+            threads.set_kernel_threads(n)
             eng, rng = _engine(11, shape), np.random.default_rng(12)
             mask, amps = np.zeros(shape, bool), np.zeros(shape)
             rel = []
@@ -159,7 +158,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
             outs.append([getattr(eng, k).copy() for k in STATE] + [np.array(rel), mask.copy(),
                                                                     amps.copy(), codes[0], codes[2]])
     finally:
-        numba.set_num_threads(old)
+        threads.set_kernel_threads(None)
     for other in outs[1:]:
         for x, y in zip(outs[0], other):
             np.testing.assert_array_equal(x, y)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 
 from sim_backends import SimBackend
 import hil.threads as threads
+from hil.threads import set_kernel_threads
 from sim_backends.devices import ecram_kernels, normals
 from sim_backends.devices.normals import pcg64_advance, standard_normal
 
@@ -23,9 +26,8 @@ THREADS = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
 def restore_threads(monkeypatch):
     """Every call split (threshold 0) while the test sets thread counts; restored after."""
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 0)
-    n0 = numba.get_num_threads()
     yield
-    numba.set_num_threads(n0)
+    set_kernel_threads(None)
 
 
 def _raw_normals(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -40,7 +42,7 @@ def _raw_normals(rng: np.random.Generator, n: int) -> np.ndarray:
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 2047, 2048, 4095, 4096, 4097, 100_001, 300_000])
 def test_pcg64_normals_are_the_random_raw_stream(n, restore_threads):
     for threads in THREADS:
-        numba.set_num_threads(threads)
+        set_kernel_threads(threads)
         a, b = np.random.default_rng(n), np.random.default_rng(n)
         for g in (a, b):    # leave a buffered 32-bit word, which random_raw keeps
             g.integers(0, 7, dtype=np.uint32)
@@ -65,7 +67,7 @@ def test_pcg64_advance_is_numpys_jump():
 
 def test_other_bit_generators_draw_through_random_raw(restore_threads):
     for threads in THREADS:     # `normals_from_bits` split over the threads
-        numba.set_num_threads(threads)
+        set_kernel_threads(threads)
         a = np.random.Generator(np.random.Philox(5))
         b = np.random.Generator(np.random.Philox(5))
         got = standard_normal(a, np.empty(100_001, np.float32))
@@ -111,7 +113,7 @@ def test_row_phase_and_read_are_the_same_serial_or_parallel(restore_threads):
     for threads in THREADS:
         for form in forms:
             for noise in _noises((rows.size, 1500)):
-                numba.set_num_threads(threads)
+                set_kernel_threads(threads)
                 a = {k: v.copy() for k, v in arrays.items()}
                 n_prog = ecram_kernels.row_phase(*a.values(), rows, *form, *lines, *noise, now,
                                                  *consts)
@@ -127,7 +129,7 @@ def test_row_phase_and_read_are_the_same_serial_or_parallel(restore_threads):
         outs, n_noise = [], 2 if all_cols else 1     # in-kernel draws: whole rows only
         for threads in THREADS:
             for noise in _noises((37, 1500))[:n_noise]:
-                numba.set_num_threads(threads)
+                set_kernel_threads(threads)
                 if noise[1].size:       # the buffer: its first len(r) rows, len(c) columns
                     noise = (noise[0], noise[1][:r.size, :c.size].copy(), noise[2])
                 out = np.empty((r.size, c.size))
@@ -151,7 +153,7 @@ def test_write_verify_is_the_same_serial_or_parallel(tmp_path, monkeypatch, rest
     """Every kernel call split on the most threads (threshold 0) with the noise drawn in
     the kernels, or every one on one thread with the noise from the buffer: the same array
     state and random stream after a whole write-verify run."""
-    numba.set_num_threads(max(THREADS))
+    set_kernel_threads(max(THREADS))
     par = _write_verify_state(tmp_path, "par", True)
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 1 << 62)
     assert _write_verify_state(tmp_path, "ser", False) == par
@@ -160,7 +162,7 @@ def test_write_verify_is_the_same_serial_or_parallel(tmp_path, monkeypatch, rest
 def test_a_forked_child_splits_kernels_too(restore_threads):
     """A forked child has none of its parent's threads: it makes its own pool and gets the
     same values."""
-    numba.set_num_threads(max(THREADS))
+    set_kernel_threads(max(THREADS))
     out = np.empty(300_001, np.float32)
     expect = standard_normal(np.random.default_rng(8), out).copy()     # the pool exists
     r, w = os.pipe()
@@ -181,3 +183,24 @@ def test_a_forked_child_splits_kernels_too(restore_threads):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert got.tobytes() == expect.tobytes()
+
+
+def test_kernel_threads_keep_torch_thread_count():
+    """The kernel threads never start numba's OpenMP layer, which shares libgomp with torch
+    and would reset torch's thread count (and slow torch's ops): torch set to one thread
+    stays at one after a split kernel call."""
+    code = ("import torch; torch.set_num_threads(1)\n"
+            "assert torch.get_num_threads() == 1\n"  # (torch's OpenMP in use)
+            "import numpy as np\n"
+            "from hil.threads import kernel_threads\n"
+            "from sim_backends.devices.normals import standard_normal\n"
+            "assert kernel_threads() == 2\n"
+            "standard_normal(np.random.default_rng(0), np.empty(300_000, np.float32))\n"
+            "assert torch.get_num_threads() == 1, torch.get_num_threads()\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, NUMBA_NUM_THREADS="2"))
+
+
+def test_set_kernel_threads_names_bad_values():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="allowed: an integer >= 1"):
+            set_kernel_threads(bad)

@@ -154,7 +154,8 @@ class ReferenceDrift:
         """Drifted conductances in siemens for target conductances ``G_S`` in siemens
         (in place into ``out`` / ``scratch`` as :meth:`sample_uS`; three scratch buffers
         let a contiguous float32 CPU tensor take the fused passes of
-        `hil.nn.drift_fused`, same draws and same numbers, at the cost of the four draws)."""
+        `hil.nn.drift_fused`, same draws and same numbers, its last draw overlapped with the
+        fused pass on the second kernel thread)."""
         t = _check_time(t_s)
         g = G_S.to(torch.float32) if not G_S.is_floating_point() else G_S
         out = torch.empty_like(g) if out is None else out
@@ -172,23 +173,18 @@ class ReferenceDrift:
         bufs += [torch.empty_like(G_S) for _ in range(3 - len(bufs))]
         a, b, c = (x.view(-1) for x in bufs)
         f32 = np.float32
-        prog, drift, dev = self.programming_noise, t > 0, self.d2d_sigma_rel > 0
-        if prog:
-            a.normal_(generator=gen)
-        if drift:
-            b.normal_(generator=gen)
         o = out.view(-1)
-        fz.pass_a(G_S.reshape(-1).numpy(), a.numpy(), b.numpy(), o.numpy(), f32(US_PER_S),
-                  f32(self.prog_c0_uS), f32(self.prog_c1), f32(self.mean_shift_uS(t)),
-                  f32(self.sigma_drift_uS(t)), prog, drift, f32(1e-3))
-        if drift:
-            a.log10_()  # of clamp(g, 1e-3) (pass A): torch's log10, as the formula
-            b.normal_(generator=gen)
-        if dev:
-            c.normal_(generator=gen)
-        fz.pass_b(o.numpy(), a.numpy(), b.numpy(), c.numpy(), f32(self.read_c_uS),
-                  f32(self.read_factor(t)), f32(self.d2d_sigma_rel), f32(self.g_min_uS),
-                  f32(self.g_max_uS), f32(US_PER_S), drift, dev)
+        if any(o.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+               for x in (G_S, a, b, c)):   # n4 is drawn into out before G is read
+            o = torch.empty_like(o)
+        fz.run(G_S.reshape(-1), a, b, c, o, gen,
+               (f32(US_PER_S), f32(self.prog_c0_uS), f32(self.prog_c1),
+                f32(self.mean_shift_uS(t)), f32(self.sigma_drift_uS(t)), f32(1e-3)),
+               (f32(self.read_c_uS), f32(self.read_factor(t)), f32(self.d2d_sigma_rel),
+                f32(self.g_min_uS), f32(self.g_max_uS), f32(US_PER_S)),
+               self.programming_noise, t > 0, self.d2d_sigma_rel > 0)
+        if o.data_ptr() != out.data_ptr():
+            out.view(-1).copy_(o)
         return out
 
 

@@ -28,6 +28,8 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from hil.signals import signals_deferred
 
 PAGE = 4096
@@ -37,6 +39,8 @@ _HEAD = struct.Struct("<8sQQ")        # magic, old file size, number of pages
 _ENTRY = struct.Struct("<QI")         # page number, byte count
 _TAIL = struct.Struct("<I8s")         # crc32 of everything before, magic
 _MAX_WRITE = 1 << 20
+_IOV_MAX = 1024                       # buffers per writev (Linux's IOV_MAX)
+_ENTRIES = np.dtype([("page", "<u8"), ("n", "<u4"), ("data", f"V{PAGE}")])  # packed = _ENTRY + page
 
 FAIL_ENV = "HIL_FAIL_AT_WRITE"
 _writes = 0
@@ -48,19 +52,29 @@ def reset_fault_counter() -> None:
     _writes = 0
 
 
-def _write(fd: int, data: bytes | memoryview, offset: int | None = None) -> None:
-    """One low-level write (the unit `FAIL_ENV` counts)."""
+def _write(fd: int, data: bytes | memoryview | list, offset: int | None = None) -> None:
+    """One low-level write (the unit `FAIL_ENV` counts); a list of buffers is written with
+    one (p)writev, in order."""
     global _writes
     _writes += 1
+    parts = data if isinstance(data, list) else [data]
     fail_at = os.environ.get(FAIL_ENV)
     if fail_at and _writes == int(fail_at):
-        half = bytes(data[: len(data) // 2])
+        joined = b"".join(parts)
+        half = joined[: len(joined) // 2]
         if offset is None:
             os.write(fd, half)
         else:
             os.pwrite(fd, half, offset)
         os.kill(os.getpid(), signal.SIGKILL)
-    view = memoryview(data)
+    if len(parts) > 1:
+        total = sum(len(memoryview(b).cast("B")) for b in parts)
+        n = os.writev(fd, parts) if offset is None else os.pwritev(fd, parts, offset)
+        if n == total:
+            return
+        parts = [b"".join(parts)[n:]]  # a short write: the rest as one buffer
+        offset = None if offset is None else offset + n
+    view = memoryview(parts[0]).cast("B")
     while view:
         n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
         view = view[n:]
@@ -141,6 +155,20 @@ def recover(path: Path, fsync: bool = True) -> bool:
     return parsed is not None
 
 
+def _journal_entries(first_page: int, data: bytes) -> bytes | memoryview:
+    """Journal entries (page number, byte count, bytes) of consecutive pages from
+    ``first_page`` holding ``data``; only the file's last page can be short."""
+    full = len(data) // PAGE
+    e = np.empty(full, _ENTRIES)
+    e["page"] = np.arange(first_page, first_page + full, dtype=np.uint64)
+    e["n"] = PAGE
+    e["data"] = np.frombuffer(data, f"V{PAGE}", count=full)
+    if len(data) == full * PAGE:
+        return memoryview(e.view(np.uint8))
+    tail = data[full * PAGE:]
+    return e.tobytes() + _ENTRY.pack(first_page + full, len(tail)) + tail
+
+
 class CommitFile:
     """File object for h5py's ``fileobj`` driver: changes stay in memory until `commit`."""
 
@@ -151,7 +179,10 @@ class CommitFile:
         self._fd = os.open(self.path, os.O_RDWR)
         self._disk = os.fstat(self._fd).st_size   # size of the committed file
         self.size = self._disk                    # size as HDF5 sees it
-        self._dirty: dict[int, bytearray] = {}
+        # below _floor a clean page holds the disk's bytes, above it zeros: the smallest size
+        # since the last commit (a file truncated and grown again reads 0 in the gap)
+        self._floor = self._disk
+        self._dirty: dict[int, bytearray | memoryview] = {}  # page -> its PAGE new bytes
         self._pos = 0
         self._on_commit = on_commit  # called with True before and False after page writes
         self.commits = 0
@@ -190,7 +221,7 @@ class CommitFile:
                 while end <= last and end not in self._dirty:
                     end += 1
                 k = min(end * PAGE - a, n - i)
-                got = os.pread(self._fd, k, a) if a < self._disk else b""
+                got = os.pread(self._fd, min(k, self._floor - a), a) if a < self._floor else b""
                 mv[i:i + len(got)] = got
                 if len(got) < k:
                     mv[i + len(got):i + k] = bytes(k - len(got))
@@ -203,12 +234,12 @@ class CommitFile:
         b = bytearray(max(0, n))
         return bytes(b[: self.readinto(b)])
 
-    def _page(self, page: int) -> bytearray:
+    def _page(self, page: int) -> bytearray | memoryview:
         p = self._dirty.get(page)
         if p is None:
             off = page * PAGE
-            data = os.pread(self._fd, PAGE, off) if off < min(self._disk, self.size) else b""
-            limit = max(0, min(PAGE, self.size - off))  # bytes past a truncation read as 0
+            data = os.pread(self._fd, PAGE, off) if off < self._floor else b""
+            limit = max(0, min(PAGE, self._floor - off))  # bytes past a truncation read as 0
             p = bytearray(data[:limit].ljust(PAGE, b"\0"))
             self._dirty[page] = p
         return p
@@ -218,10 +249,15 @@ class CommitFile:
         n, i = len(mv), 0
         while i < n:
             page, off = divmod(self._pos + i, PAGE)
-            k = min(PAGE - off, n - i)
-            if off == 0 and k == PAGE and page * PAGE >= self._disk:
-                self._dirty[page] = bytearray(mv[i:i + k])  # a fresh page: no read needed
+            if off == 0 and n - i >= PAGE:
+                # whole pages: one copy, no read of the bytes they replace (the journal reads
+                # those from the disk at commit); each page a writable view of the copy
+                k = (n - i) // PAGE * PAGE
+                buf = memoryview(bytearray(mv[i:i + k]))
+                for j in range(k // PAGE):
+                    self._dirty[page + j] = buf[j * PAGE:(j + 1) * PAGE]
             else:
+                k = min(PAGE - off, n - i)
                 self._page(page)[off:off + k] = mv[i:i + k]
             i += k
         self._pos += n
@@ -234,8 +270,9 @@ class CommitFile:
             for page in [p for p in self._dirty if p * PAGE >= size]:
                 del self._dirty[page]
             page, off = divmod(size, PAGE)
-            if off and page * PAGE < self._disk or page in self._dirty:
+            if off and (page * PAGE < self._floor or page in self._dirty):
                 self._page(page)[off:] = bytes(PAGE - off)
+            self._floor = min(self._floor, size)
         self.size = size
         return size
 
@@ -250,7 +287,7 @@ class CommitFile:
     def discard(self) -> None:
         """Forget uncommitted changes (after a failed commit)."""
         self._dirty.clear()
-        self.size = self._disk
+        self.size = self._floor = self._disk
 
     def commit(self) -> None:
         """Make every change durable and atomic (see the module docstring)."""
@@ -262,8 +299,8 @@ class CommitFile:
     def _commit(self) -> None:
         old = self._disk
         touched = {p for p in self._dirty if p * PAGE < old}
-        if self.size < old:
-            touched |= set(range(self.size // PAGE, -(-old // PAGE)))
+        if self._floor < old:  # truncated since the last commit: every page past the floor
+            touched |= set(range(self._floor // PAGE, -(-old // PAGE)))
         jfd = os.open(journal_path(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             try:
@@ -276,8 +313,10 @@ class CommitFile:
             if self._on_commit:
                 self._on_commit(True)
             try:
+                if self._floor < min(old, self.size):
+                    _truncate(self._fd, self._floor)  # clean pages past the floor read as 0
                 self._write_pages()
-                if self.size != old:
+                if self.size != old or self._floor < old:
                     _truncate(self._fd, self.size)
                 if self.fsync:
                     os.fsync(self._fd)
@@ -296,14 +335,15 @@ class CommitFile:
             if jfd >= 0:
                 os.close(jfd)
         self._dirty.clear()
-        self._disk = self.size
+        self._disk = self._floor = self.size
         self.commits += 1
 
     def _write_journal(self, jfd: int, old: int, touched: list[int]) -> None:
         """The journal of the old contents of the pages ``touched`` (ascending) and the old
         file size ``old``: head, one (page, byte count, bytes) entry per page, and the crc32
         of all that.  Runs of consecutive pages are read with one pread and written with one
-        write (of at most ~`_MAX_WRITE` bytes): a 4 Mb checkpoint rewrites ~20,000 pages."""
+        write (of at most ~`_MAX_WRITE` bytes), the entries built by one numpy copy: a 4 Mb
+        checkpoint rewrites ~20,000 pages."""
         head = _HEAD.pack(_MAGIC, old, len(touched))
         _write(jfd, head)
         crc = zlib.crc32(head)
@@ -315,11 +355,7 @@ class CommitFile:
                 j += 1
             start = touched[i] * PAGE
             data = os.pread(self._fd, min((touched[j] + 1) * PAGE, old) - start, start)
-            chunk = bytearray()
-            for k, page in enumerate(touched[i:j + 1]):
-                part = data[k * PAGE:(k + 1) * PAGE]
-                chunk += _ENTRY.pack(page, len(part))
-                chunk += part
+            chunk = _journal_entries(touched[i], data)
             _write(jfd, chunk)
             crc = zlib.crc32(chunk, crc)
             i = j + 1
@@ -328,13 +364,14 @@ class CommitFile:
     def _write_pages(self) -> None:
         pages = sorted(p for p in self._dirty if p * PAGE < self.size)
         i = 0
-        while i < len(pages):  # coalesce runs of consecutive pages into one write
+        while i < len(pages):  # runs of consecutive pages: one pwritev each
             j = i
-            while j + 1 < len(pages) and pages[j + 1] == pages[j] + 1 and (j + 1 - i) * PAGE < _MAX_WRITE:
+            while j + 1 < len(pages) and pages[j + 1] == pages[j] + 1 and j + 1 - i < _IOV_MAX:
                 j += 1
             start = pages[i] * PAGE
-            data = b"".join(self._dirty[p] for p in pages[i:j + 1])[: self.size - start]
-            _write(self._fd, data, start)
+            bufs = [self._dirty[p] for p in pages[i:j + 1]]
+            bufs[-1] = bufs[-1][: self.size - pages[j] * PAGE]  # the file may end mid-page
+            _write(self._fd, bufs, start)
             i = j + 1
 
     def close(self) -> None:

@@ -27,13 +27,29 @@ def write_dataset(group: h5py.Group, name: str, data: Any, units: str | None = N
     else:
         if name in group:
             del group[name]
-        kw = {"chunks": True, "fletcher32": True} if data.ndim and data.size else {}
+        kw = {"chunks": _chunks(data), "fletcher32": True} if data.ndim and data.size else {}
         ds = group.create_dataset(name, data=data, **kw)
     if units is not None:
         ds.attrs["units"] = units
     for key, value in attrs.items():
         ds.attrs[key] = to_attr(value)
     return ds
+
+
+#: chunk size of large arrays: h5py's guess (~32 KB at 4 Mb cells) costs one call of the
+#: page overlay (`hil.store.pagefile`) per chunk, ~500 per 16 MB array; 512 KB chunks stay
+#: within HDF5's default 1 MB chunk cache, so reading a few rows does not re-read a chunk
+CHUNK_BYTES = 1 << 19
+
+
+def _chunks(data: np.ndarray) -> tuple[int, ...] | bool:
+    """Whole rows (of the last axes) up to ~`CHUNK_BYTES`, or h5py's guess for small arrays."""
+    if data.nbytes <= CHUNK_BYTES:
+        return True
+    row = data.nbytes // data.shape[0]
+    if row > CHUNK_BYTES:
+        return True
+    return (max(1, CHUNK_BYTES // row),) + data.shape[1:]
 
 
 def write_state(group: h5py.Group, state: dict[str, Any]) -> None:

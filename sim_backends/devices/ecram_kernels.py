@@ -5,10 +5,11 @@ evaluated cell by cell on the array's own buffers: the selected rows are visited
 (no gathers, no scatters, no full-array temporaries), and the loops are branch-free so that
 they compile to SIMD code, with `fastmath.expf`/`logf` for the transcendental functions.
 Random numbers still come from the array's numpy Generator: drawn inside the kernels from
-its PCG64 state (`normals.pcg64_reserve`), or into a reused buffer, the same values in the
-same order either way, so the random stream (and `state_dict` resumption) is the numpy
-path's.  Rows are independent: the kernels split them over threads (`hil.threads.split_run`)
-with bit-identical results for any thread count.  Results agree with the numpy formulas
+its PCG64 state (`normals.pcg64_reserve`; the one-cell `read_one_at` steps the generator's
+own state words), or into a reused buffer, the same values in the same order either way,
+so the random stream (and `state_dict` resumption) is the numpy path's.  Rows are
+independent: the kernels split them over threads (`hil.threads.split_run`) with
+bit-identical results for any thread count.  Results agree with the numpy formulas
 to float32 rounding (the polynomial exp/log differ from numpy's SIMD loops in the last
 bits), not bit for bit: see
 tests/test_perf_equivalence_ecram.py for the per-pulse agreement and the statistics of a
@@ -19,11 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from hil.threads import split_run
 from sim_backends.devices.fastmath import expf, logf, normal_of_word
-from sim_backends.devices.normals import pcg64_advance, pcg64_fill
+from sim_backends.devices.normals import _pcg64_step, pcg64_advance, pcg64_fill
 
 
 #: cells per inner block: each stage loop touches at most ~6 arrays (LLVM vectorizes a loop
@@ -204,12 +206,64 @@ def _read_rows(a0, a1, x, t_prog, nu, g_on, floor, rows, cols, all_cols, noise, 
 def read_one(x, t_prog, nu, g_on, floor, r, c, raw, now_s, tau_s, rel_sigma, abs_sigma):
     """`read` of the one cell (r, c) with the normal draw of the 64 random bits ``raw`` (as
     `normals.standard_normal` makes one draw: the low 32-bit word), as a float."""
+    return _read_g(x[r, c], t_prog[r, c], nu[r, c], g_on[r, c], floor[r, c], raw, now_s,
+                   tau_s, rel_sigma, abs_sigma)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _read_g(x, t_prog, nu, g_on, fl, raw, now_s, tau_s, rel_sigma, abs_sigma):
+    """`read_one` of a cell given its elements (float32; ``t_prog`` float64)."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
     z = normal_of_word(np.uint32(raw & np.uint64(0xFFFFFFFF)))
-    t = max(np.float32(now_s - t_prog[r, c]), zero)
-    xc = x[r, c] * expf(-nu[r, c] * logf(one + t / tau_s))
-    fl = floor[r, c]
-    g = g_on[r, c] * (fl + (one - fl) * xc)
+    t = max(np.float32(now_s - t_prog), zero)
+    xc = x * expf(-nu * logf(one + t / tau_s))
+    g = g_on * (fl + (one - fl) * xc)
     sg = rel_sigma * g
     return np.float64(g + np.sqrt(sg * sg + abs_sigma * abs_sigma) * z)
+
+
+def _pointer(ty: Any) -> Any:
+    """An intrinsic: an address (int) as a numba pointer to ``ty`` (``p[0]`` loads/stores)."""
+    @intrinsic
+    def as_pointer(typingctx, addr):   # noqa: ARG001
+        sig = types.CPointer(ty)(types.intp)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+        return sig, codegen
+    return as_pointer
+
+
+_f32_at, _f64_at = _pointer(types.float32), _pointer(types.float64)
+_i64_at, _u64_at = _pointer(types.int64), _pointer(types.uint64)
+
+
+#: `read_one_at`'s cell block: int64 words 0-5 the addresses of the cell's x, t_prog, nu,
+#: g_on and floor elements and of the PCG64 state words; float64 words 6-8 tau_s,
+#: rel_sigma and abs_sigma (float32 values)
+CELL_WORDS = 9
+
+
+@njit(cache=True, error_model="numpy")   # holds the GIL: it steps the generator's own state
+def read_one_at(cell_at, now_s):
+    """`read_one` of the cell described by the block at address ``cell_at`` (`CELL_WORDS`:
+    its elements' addresses, ``x``, ``nu``, ``g_on``, ``floor`` float32 and ``t_prog``
+    float64, and the float32 constants), drawing its 64 random bits itself: one step of
+    the PCG64 generator whose state words (uint64 [state low, state high, increment low,
+    increment high]: the generator's own memory, `h1e1t_read.pcg64_words`) the block
+    points to, advanced in place, with the output ``random_raw()`` gives (XSL-RR).  Two
+    plain arguments: nothing to unbox per call (a spot query's kernel call).  The caller
+    keeps the block, the arrays and the generator alive."""
+    a = _i64_at(cell_at)
+    k = _f64_at(cell_at + 48)
+    pcg = _u64_at(a[5])
+    h, lo = _pcg64_step(pcg[1], pcg[0], pcg[3], pcg[2])
+    pcg[0] = lo
+    pcg[1] = h
+    v = h ^ lo
+    rot = h >> np.uint64(58)
+    raw = (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
+    return _read_g(_f32_at(a[0])[0], _f64_at(a[1])[0], _f32_at(a[2])[0], _f32_at(a[3])[0],
+                   _f32_at(a[4])[0], raw, now_s, np.float32(k[0]), np.float32(k[1]),
+                   np.float32(k[2]))

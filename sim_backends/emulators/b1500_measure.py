@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from hil.errors import HilError
 from sim_backends.emulators import flex_data as fd
@@ -73,7 +73,11 @@ class MeasureMixin:
         s = self.smu[ch]
         if kind == "V":
             return "N", s.value if s.mode == "V" else 0.0
-        i = self.bench.current(f"SMU{ch}")
+        return self._judge(s, self.bench.current(f"SMU{ch}"))
+
+    def _judge(self, s: Any, i: float) -> tuple[str, float]:
+        """(status letter, value) of the current ``i`` (A) measured on the SMU ``s``:
+        compliance (C, also a planned ``compliance`` fault) and overflow (V)."""
         status = "N"
         if (self.faults.pending and self.faults.take("", ("compliance",))) \
                 or (s.mode == "V" and abs(i) > s.comp):
@@ -114,22 +118,55 @@ class MeasureMixin:
     def _quick_spot(self, ch: int, kind: str) -> "Callable[[], bytes | None]":
         """The quick answer of a ``TI``/``TV`` line on the validated SMU ``ch`` in the present
         data format: the reply line of `_spot`, encoded; None (the full path answers, and
-        queues the error) where `_read` refuses (channel off) or after ``FMT`` changed the
-        format."""
-        fmt = self.fmt[0]
-        line = fd.datum_line(fmt, "N", ch, kind, self.terminator)
-        read, term = self._read, self.terminator
+        queues the error or plans anew) after ``FMT``, with the channel off, and (TI) once
+        the routing changed or while the probes are off the pads.  A ``TI`` on one cell
+        reads it through the bench's one-cell current (`Bench.spot`, called under the bench
+        lock, which `feed` holds), else through `_read`.  Quick answers run only with no
+        fault planned (`feed`), so `_judge` sees none."""
+        fmt = self.fmt
+        line = fd.datum_line(fmt[0], "N", ch, kind, self.terminator)
+        term = self.terminator
+
+        if kind == "V":
+            def answer_v() -> bytes | None:
+                if self.fmt is not fmt or ch not in self.enabled:
+                    return None
+                s = self.smu[ch]
+                return line(s.value if s.mode == "V" else 0.0)
+            return answer_v
+        cell = self.bench.spot(f"SMU{ch}") if self.lock is self.bench.lock else None
+        if cell is None:
+            read, stamp = self._read, self.bench.routes.stamp
+
+            def answer_read() -> bytes | None:
+                if self.fmt is not fmt or self.bench.routes.stamp != stamp:
+                    return None   # (new routes: perhaps one cell now)
+                try:
+                    status, v = read(ch, kind)
+                except (FlexError, HilError, ValueError):   # refused before any reading
+                    return None                             # (channel off): the full path
+                if status == "N":
+                    return line(v)
+                return (self._d(status, ch, kind, v) + term).encode("ascii")
+            return answer_read
+
+        i_max = I_MAX_A
 
         def answer() -> bytes | None:
-            if self.fmt[0] != fmt:
+            if self.fmt is not fmt or ch not in self.enabled:
                 return None
             try:
-                status, v = read(ch, kind)
-            except (FlexError, HilError, ValueError):   # refused before any reading (channel
-                return None                             # off, bad values): the full path
-            if status == "N":
-                return line(v)
-            return (self._d(status, ch, kind, v) + term).encode("ascii")
+                i = cell()
+            except (HilError, ValueError):   # the physics refused: the full path, as above
+                return None
+            if i is None:   # routing changed or no contact: nothing read
+                return None
+            s = self.smu[ch]
+            a = i if i >= 0.0 else -i
+            if a <= i_max and (a <= s.comp or s.mode != "V"):   # `_judge`'s "N"
+                return line(i)
+            status, i = self._judge(s, i)
+            return (self._d(status, ch, kind, i) + term).encode("ascii")
         return answer
 
     def cmd_TI(self, a): return self._spot(a, "I", False)

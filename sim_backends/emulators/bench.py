@@ -13,18 +13,49 @@ nothing touches the pads: no current flows and pulses reach no device.
 """
 from __future__ import annotations
 
+import itertools
 import threading
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from hil.backend import Backend, Lines
 from hil.pins import DEFAULT_INPUTS, pin_names, split_pins
 
-__all__ = ["DEFAULT_INPUTS", "V_SELECT_ON", "Bench", "pin_names"]
+__all__ = ["DEFAULT_INPUTS", "V_SELECT_ON", "Bench", "Routes", "pin_names"]
 
 #: selector gate overdrive above which a cell conducts during a DC measurement (V)
 V_SELECT_ON = 1.0
+#: routing stamps: every change of any bench's routes takes the next one
+_STAMPS = itertools.count(1)
+
+
+class Routes(set):
+    """The bench's routes, a set of (input, output) that stamps every change (``stamp``: a
+    new number from a process-wide counter), so that a plan built for one routing is
+    checked with one int compare however the matrix changes the set."""
+
+    def __init__(self, routes: Iterable[tuple[int, int]] = ()) -> None:
+        super().__init__(routes)
+        self.stamp = next(_STAMPS)
+
+
+def _stamping(name: str) -> Callable[..., Any]:
+    op = getattr(set, name)
+
+    def method(self: Routes, *args: Any) -> Any:
+        out = op(self, *args)
+        self.stamp = next(_STAMPS)
+        return out
+    method.__name__ = name
+    method.__doc__ = op.__doc__
+    return method
+
+
+for _name in ("add", "discard", "remove", "pop", "clear", "update", "difference_update",
+              "intersection_update", "symmetric_difference_update", "__ior__", "__iand__",
+              "__isub__", "__ixor__"):
+    setattr(Routes, _name, _stamping(_name))
 
 
 class Bench:
@@ -36,11 +67,22 @@ class Bench:
         self.pins = pin_names(self.rows, self.cols)
         self.pin_index = {p: i for i, p in enumerate(self.pins)}
         self.inputs = list(inputs)
-        self.routes: set[tuple[int, int]] = set()  # (input, output), 1-based
+        self._routes = Routes()                     # (input, output), 1-based
         self.levels: dict[str, float] = {}          # DC level of each port (V)
         self.contact = True
         self.lock = threading.RLock()
-        self._plans: dict[str, tuple[tuple, tuple]] = {}   # port -> (routing key, `_plan`)
+        self._plans: dict[str, tuple[int, list, Any]] = {}   # port -> `_plan`
+
+    @property
+    def routes(self) -> Routes:
+        """The closed (input, output) paths, 1-based: a `Routes` set, changed in place by
+        the matrix; assigning a set copies it into a new `Routes`."""
+        return self._routes
+
+    @routes.setter
+    def routes(self, routes: Iterable[tuple[int, int]]) -> None:
+        if routes is not self._routes:   # ``bench.routes |= ...`` assigns the set itself
+            self._routes = Routes(routes)
 
     # -- levels ----------------------------------------------------------------------------
     def set_level(self, port: str, v_V: float) -> None:
@@ -89,7 +131,7 @@ class Bench:
             if not self.contact:
                 return 0.0
             plan = self._plans.get(port)
-            if plan is None or plan[0] != tuple(self.routes):
+            if plan is None or plan[0] != self._routes.stamp:
                 plan = self._plan(port)
             if plan[2] is not None:   # one term, one cell: a spot measurement
                 return plan[2]()
@@ -108,13 +150,27 @@ class Bench:
                     total -= i
             return float(total)
 
-    def _cell_current(self, row: int, col: int, ports: tuple[str | None, ...], sign: int
-                      ) -> "Callable[[], float] | None":
+    def spot(self, port: str) -> "Callable[[], float | None] | None":
+        """`current` of ``port`` as a function for repeated spot measurements (the B1500's
+        quick lines), where it is the current of one cell: the plan's ``one``
+        (`_cell_current`), which returns None, reading nothing, once the routing changed
+        (then ask `current`, which plans anew) and while the probes are off the pads; else
+        None.  Call the function holding `lock`."""
+        with self.lock:
+            plan = self._plans.get(port)
+            if plan is None or plan[0] != self._routes.stamp:
+                plan = self._plan(port)
+            return plan[2]
+
+    def _cell_current(self, row: int, col: int, ports: tuple[str | None, ...], sign: int,
+                      stamp: int) -> "Callable[[], float | None] | None":
         """The current into the port, ``sign`` * (drain-to-source current), of the one cell
         (row, col) whose D, S and T pins the ``ports`` drive (None: a grounded pin) as a
         function of the present levels: G (the physics' single-cell read) * (V_D - V_S)
         while the selector conducts, else 0, as the float ``0.0 ± i`` (the sum `current`
-        forms); None if the physics has no single-cell read."""
+        forms); None (nothing read) once the routes have changed from routing ``stamp`` or
+        the probes left the pads (`current` checks both first).  None if the physics has
+        no single-cell read."""
         phys = self.physics
         if hasattr(phys, "cell_reader"):
             read = phys.cell_reader(row, col)
@@ -124,25 +180,31 @@ class Bench:
         else:
             return None
         p_d, p_s, p_t = ports
+        on = V_SELECT_ON
 
-        def current() -> float:
+        def current() -> float | None:
+            if self._routes.stamp != stamp or not self.contact:
+                return None
             get = self.levels.get
             d = get(p_d, 0.0)
             dv = d - get(p_s, 0.0)
-            i = read(min(1.0, abs(dv))) * dv if get(p_t, 0.0) - d > V_SELECT_ON and dv != 0 \
-                else 0.0
+            if get(p_t, 0.0) - d > on and dv != 0:
+                a = dv if dv > 0.0 else -dv
+                i = read(a if a < 1.0 else 1.0) * dv   # min(1.0, |dv|)
+            else:
+                i = 0.0
             return 0.0 + i if sign > 0 else 0.0 - i
         return current
 
-    def _plan(self, port: str) -> tuple[tuple, list, "Callable[[], float] | None"]:
+    def _plan(self, port: str) -> tuple[int, list, "Callable[[], float | None] | None"]:
         """What `current` sums for ``port`` under the present routes, built once per routing:
-        (routes key, terms, one), a term (sign, rows, cols, cell) per routed pin; ``cell``:
+        (routing stamp, terms, one), a term (sign, rows, cols, cell) per routed pin; ``cell``:
         for a single cell its current (`_cell_current`, from the ports driving its D, S and
         T pins, None for a pin left grounded as `pin_levels` leaves it), else None; ``one``:
-        the whole current when it is one such term, else None.  Keyed on the routes in
-        iteration order (the matrix mutates the set in place); the inputs, the array shape
-        and the physics are fixed at construction."""
-        key = tuple(self.routes)
+        the whole current when it is one such term, else None.  Keyed on the routing stamp
+        (`Routes`: the matrix changes the set in place); the inputs, the array shape and the
+        physics are fixed at construction."""
+        key = self._routes.stamp
         pin_port: list[str | None] = [None] * len(self.pins)
         for inp, out in self.routes:           # the same assignment order as `pin_levels`
             name = self.inputs[inp - 1] if 1 <= inp <= len(self.inputs) else ""
@@ -163,7 +225,7 @@ class Bench:
                 if len(rows) == 1 and len(cols) == 1:   # D, S and T pins of the one cell
                     ports = (pin_port[r + c + rows[0]], pin_port[2 * r + c + cols[0]],
                              pin_port[r + cols[0]])
-                    cell = self._cell_current(rows[0], cols[0], ports, sign)
+                    cell = self._cell_current(rows[0], cols[0], ports, sign, key)
                 terms.append((sign, rows, cols, cell))
         one = terms[0][3] if len(terms) == 1 else None
         plan = self._plans[port] = (key, terms, one)

@@ -58,28 +58,41 @@ def formatter(decimals: int, head: str | bytes = "", tail: str | bytes = ""
     if isinstance(head, bytes) != isinstance(tail, bytes):
         raise TypeError(f"head {head!r} and tail {tail!r} must be both str or both bytes")
     pct = b"%" if isinstance(head, bytes) else "%"
-    spec = "%%+0%d.%dfE%%+03d" % (5 + decimals, decimals)   # ±ddd.ddd…E±dd
-    pattern = head.replace(pct, pct + pct) + (spec.encode("ascii") if pct == b"%" else spec) \
-        + tail.replace(pct, pct + pct)
+    head, tail = head.replace(pct, pct + pct), tail.replace(pct, pct + pct)
+    mant_spec = "%%+0%d.%df" % (5 + decimals, decimals)   # ±ddd.ddd…
+
+    def with_exponent(exp: int | None) -> str | bytes:
+        """The pattern of the whole text, the exponent filled in (None: a %d for it)."""
+        spec = mant_spec + ("E%+03d" if exp is None else "E%+03d" % exp)
+        return head + (spec.encode("ascii") if pct == b"%" else spec) + tail
+
+    pattern = with_exponent(None)
     dummy, zero = pattern % (199.999, 99), pattern % (0.0, 0)
     pow10, floor, log10 = _POW10, math.floor, math.log10
-    # the last decade range: (lo, hi, exponent, 10 ** exponent); |values| strictly inside
-    # (lo, hi) have that exponent whatever log10 rounds (a stream of readings stays in one)
-    last = [(1.0, 1.0, 0, 1.0)]
+    # the last decade range: (lo, top, 10 ** exponent, the pattern with that exponent);
+    # |values| strictly inside (lo, top) have that exponent whatever log10 rounds, and
+    # their mantissa rounds below 1000 (a stream of readings stays in one): one ``%``
+    last = [(1.0, 1.0, 1.0, pattern)]
 
     def text(value: float) -> str | bytes:
-        a = abs(value)
+        a = value if value >= 0.0 else -value   # abs (NaN stays NaN)
+        lo, top, p, pat = last[0]
+        if lo < a < top:
+            return pat % (value / p)
+        return text_of(value, a)
+
+    def text_of(value: float, a: float) -> str | bytes:
+        """`text` of a value outside the last decade range (which it may set)."""
         if not a < DUMMY:   # also NaN and inf: data without meaning
             return dummy
         if a < _TINY:       # zero, or below any reading (10 ** e underflows past 1e-308)
             return zero
-        lo, hi, exp, p = last[0]
-        if not lo < a < hi:
-            exp = floor(log10(a))
-            exp -= exp % 3  # engineering exponent (floor to a multiple of 3)
-            p = pow10[exp]
-            if exp + 3 in pow10:
-                last[0] = (p * _INSIDE_LO, pow10[exp + 3] * _INSIDE_HI, exp, p)
+        exp = floor(log10(a))
+        exp -= exp % 3  # engineering exponent (floor to a multiple of 3)
+        p = pow10[exp]
+        if exp + 3 in pow10:   # top: below DUMMY and where rounding could reach 1000
+            last[0] = (p * _INSIDE_LO, min(p * 999.9, pow10[exp + 3] * _INSIDE_HI, DUMMY), p,
+                       with_exponent(exp))
         mant = value / p
         # round() is exact but slow: ask it only where rounding can reach 1000
         if abs(mant) >= 999.99 and round(abs(mant), decimals) >= 1000.0:

@@ -54,8 +54,47 @@ class LineSession:
         self.pending: list[tuple[float, bytes]] = []  # (due time, bytes)
 
     def feed(self, data: bytes) -> bytes:
-        """Consume input bytes; return the reply bytes to send now."""
-        return self.emulator.feed(data, self)
+        """Consume input bytes; return the reply bytes to send now.  A quick line (module
+        docstring) is answered first, with the fewest steps: a served query's path."""
+        em = self.emulator
+        with em.lock:
+            quick = em._quick.get(data) if data.__class__ is bytes else None
+            if quick is not None and not (self.buf or self.discarding or self.pending
+                                          or em.faults.pending):
+                out = quick()
+                if out is not None:
+                    return out
+            if not self.buf and not self.discarding and data.find(b"\n") == len(data) - 1 \
+                    and len(data) <= MAX_LINE + 1:
+                em._offered = None
+                out = em._line(self, data[:-1])   # the usual query: one whole line
+                if em._offered is not None:
+                    if len(em._quick) >= MAX_QUICK:
+                        em._quick.clear()
+                    em._quick[bytes(data)] = em._offered
+                    em._offered = None
+                return out
+            out = bytearray()
+            buf = self.buf
+            buf += data
+            while True:
+                i = buf.find(b"\n")
+                if i < 0:
+                    if len(buf) > MAX_LINE:
+                        if not self.discarding:
+                            em.too_long()
+                        self.discarding = True
+                        buf.clear()
+                    break
+                raw = bytes(buf[:i])
+                del buf[:i + 1]
+                if self.discarding or len(raw) > MAX_LINE:
+                    if not self.discarding:
+                        em.too_long()
+                    self.discarding = False
+                    continue
+                out += em._line(self, raw)
+        return bytes(out)
 
     def next_due(self) -> float | None:
         """Monotonic time at which held data must be sent (None = nothing held)."""
@@ -130,45 +169,9 @@ class LineEmulator:
 
     # -- byte interface --------------------------------------------------------------------
     def feed(self, data: bytes, session: LineSession | None = None) -> bytes:
-        """Consume input bytes; return the reply bytes they produce."""
-        s = session or self._default
-        with self.lock:
-            quick = self._quick.get(data) if data.__class__ is bytes else None
-            if quick is not None and not (s.buf or s.discarding or s.pending
-                                          or self.faults.pending):
-                out = quick()
-                if out is not None:
-                    return out
-            if not s.buf and not s.discarding and data.find(b"\n") == len(data) - 1 \
-                    and len(data) <= MAX_LINE + 1:
-                self._offered = None
-                out = self._line(s, data[:-1])   # the usual query: one whole line
-                if self._offered is not None:
-                    if len(self._quick) >= MAX_QUICK:
-                        self._quick.clear()
-                    self._quick[bytes(data)] = self._offered
-                    self._offered = None
-                return out
-            out = bytearray()
-            s.buf += data
-            while True:
-                i = s.buf.find(b"\n")
-                if i < 0:
-                    if len(s.buf) > MAX_LINE:
-                        if not s.discarding:
-                            self.too_long()
-                        s.discarding = True
-                        s.buf.clear()
-                    break
-                raw = bytes(s.buf[:i])
-                del s.buf[:i + 1]
-                if s.discarding or len(raw) > MAX_LINE:
-                    if not s.discarding:
-                        self.too_long()
-                    s.discarding = False
-                    continue
-                out += self._line(s, raw)
-        return bytes(out)
+        """Consume input bytes (of the default session, or ``session``); return the reply
+        bytes they produce (`LineSession.feed`)."""
+        return (session or self._default).feed(data)
 
     def _line(self, s: LineSession, raw: bytes) -> bytes:
         """Handle one complete line (terminator removed) of session ``s``; the bytes to send."""

@@ -1,13 +1,14 @@
 """TCP server for one emulator: VISA ``TCPIP::host::port::SOCKET`` and pyserial ``socket://``.
 
-Text-line emulators (anything with ``new_session``) serve several clients at once, each
-in its own thread with its own input buffer and reply stream; the instrument state is
-shared.  An idle or half-open client therefore never blocks another one.  Emulators
-without sessions (the framed array controller) keep the documented single-socket
-behaviour of an embedded controller with immediate handover: a new connection replaces
-the previous one at once.  An emulator raising `ConnectionError` (injected disconnect)
-drops that connection; the server keeps running.  Memory per connection is bounded by the
-emulator's line/frame limits and `RECV_CHUNK`.
+Text-line emulators (anything with ``new_session``; a session keeps its held data in its
+``pending`` list) serve several clients at once, each in its own thread with its own input
+buffer and reply stream; the instrument state is shared.  An idle or half-open client
+therefore never blocks another one.  Emulators without sessions (the framed array
+controller) keep the documented single-socket behaviour of an embedded controller with
+immediate handover: a new connection replaces the previous one at once.  An emulator
+raising `ConnectionError` (injected disconnect) drops that connection; the server keeps
+running.  Memory per connection is bounded by the emulator's line/frame limits and
+`RECV_CHUNK`.
 
 Per query the socket loop costs one ``recv`` and one ``sendall``: connection threads block
 in ``recv`` without a timeout (a Python socket timeout adds a ``poll`` before every call),
@@ -120,9 +121,11 @@ class EmulatorServer:
             if hasattr(self.emulator, "new_session"):
                 session = self.emulator.new_session(hold_s=self.hold_s)
                 feed, poll, due = session.feed, session.poll, session.next_due
+                held: Any = session.pending   # the session's held data (changed in place)
             else:
                 self.emulator.reset_connection()
                 feed, poll, due = self.emulator.feed, (lambda: b""), (lambda: None)
+                held = ()
             # blocking recv (one syscall per read; a timeout costs a poll() before every
             # recv and send): a timeout only while held data wait for their due time;
             # stop() and the idle reaper hang the socket up to end the thread
@@ -149,7 +152,7 @@ class EmulatorServer:
                     if data:
                         client.last = monotonic()
                         out = feed(data)
-                    if d is not None or due() is not None:
+                    if d is not None or held:   # held data: due now, or when?
                         out += poll()
                         d = due()
                 except ConnectionError as exc:
