@@ -29,7 +29,7 @@ def kernel_threads() -> int:
     default, the CPUs).  numba's own threading layer is never started (no
     ``numba.get_num_threads``): its OpenMP layer shares libgomp with torch, resets torch's
     thread count when it starts, and its idle team slowed torch's ops in the same process by
-    1.2-1.5x (the Monte-Carlo evaluation, measured)."""
+    1.2-1.8x (the Monte-Carlo evaluation and ``torch.randn``, measured)."""
     return _THREADS if _THREADS is not None else int(numba.config.NUMBA_NUM_THREADS)
 
 

@@ -68,7 +68,7 @@ def _write(fd: int, data: bytes | memoryview | list, offset: int | None = None) 
             os.pwrite(fd, half, offset)
         os.kill(os.getpid(), signal.SIGKILL)
     if len(parts) > 1:
-        total = sum(len(memoryview(b).cast("B")) for b in parts)
+        total = sum(memoryview(b).nbytes for b in parts)
         n = os.writev(fd, parts) if offset is None else os.pwritev(fd, parts, offset)
         if n == total:
             return

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
+from numba import types
 
 from hil.errors import ParameterError
 from sim_backends.arrays.base import compiled_entry
@@ -166,13 +167,7 @@ class H1E1TReads:
         if words is None or [a.dtype for a in arrays] != _CELL_DTYPES:
             # ``random_raw`` takes the generator's lock itself
             return _NO_LOCK, partial(_read_one_raw, bg), consts, None
-        # compiled for these types by a call on a copy of the words (the stream untouched)
-        block = np.zeros(ecram_kernels.CELL_WORDS, np.int64)
-        scratch = words.copy()
-        block[:5] = [a.ctypes.data for a in arrays]
-        block[5] = scratch.ctypes.data
-        block[6:].view(np.float64)[:] = consts
-        ecram_kernels.read_one_at(block.ctypes.data, 0.0)
+        ecram_kernels.read_one_at.compile((types.int64, types.float64))   # (or its cache)
         return bg.lock, compiled_entry(ecram_kernels.read_one_at, 0, 0.0), consts, words
 
     def _noise(self, rng: np.random.Generator | None, shape: tuple[int, int], in_kernel: bool

@@ -25,7 +25,7 @@ from numba.extending import intrinsic
 
 from hil.threads import split_run
 from sim_backends.devices.fastmath import expf, logf, normal_of_word
-from sim_backends.devices.normals import _pcg64_step, pcg64_advance, pcg64_fill
+from sim_backends.devices.normals import _pcg64_step, pcg64_advance, pcg64_fill, pcg64_output
 
 
 #: cells per inner block: each stage loop touches at most ~6 arrays (LLVM vectorizes a loop
@@ -261,9 +261,6 @@ def read_one_at(cell_at, now_s):
     h, lo = _pcg64_step(pcg[1], pcg[0], pcg[3], pcg[2])
     pcg[0] = lo
     pcg[1] = h
-    v = h ^ lo
-    rot = h >> np.uint64(58)
-    raw = (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
     return _read_g(_f32_at(a[0])[0], _f64_at(a[1])[0], _f32_at(a[2])[0], _f32_at(a[3])[0],
-                   _f32_at(a[4])[0], raw, now_s, np.float32(k[0]), np.float32(k[1]),
+                   _f32_at(a[4])[0], pcg64_output(h, lo), now_s, np.float32(k[0]), np.float32(k[1]),
                    np.float32(k[2]))

@@ -168,12 +168,18 @@ def _pcg64_step(h, lo, ih, il):
 
 
 @njit(inline="always", cache=True)
-def _put_words(words, j, h, lo):
-    """The XSL-RR output of LCG state (h, lo) as two 32-bit words at ``words[j]``, ``[j + 1]``
-    (low word first)."""
+def pcg64_output(h, lo):
+    """The XSL-RR output of LCG state (h, lo): the 64 bits ``random_raw`` gives."""
     v = h ^ lo
     rot = h >> np.uint64(58)
-    w = (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
+    return (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
+
+
+@njit(inline="always", cache=True)
+def _put_words(words, j, h, lo):
+    """`pcg64_output` of LCG state (h, lo) as two 32-bit words at ``words[j]``, ``[j + 1]``
+    (low word first)."""
+    w = pcg64_output(h, lo)
     words[j] = np.uint32(w & np.uint64(0xFFFFFFFF))
     words[j + 1] = np.uint32(w >> np.uint64(32))
 
